@@ -1,0 +1,96 @@
+"""Audio loading and the project's one mel spectrogram.
+
+Every waveform enters the project through :func:`load_audio` (mono, float32, 24 kHz) and every mel frame comes
+out of :class:`MelSpectrogram`, which is bit-identical to
+``vocos.feature_extractors.MelSpectrogramFeatures(sample_rate=24000, n_fft=1024, hop_length=256, n_mels=100,
+padding="center")`` so that a pretrained Vocos can vocode our decoder's mels and SCRAPS can score them.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio
+from torch import nn
+
+SAMPLE_RATE = 24000
+N_FFT = 1024
+HOP_LENGTH = 256
+N_MELS = 100
+LOG_CLIP = 1e-7  # floor before the log, as in Vocos
+
+
+class AudioError(ValueError):
+    """Audio a user gave us cannot be used (missing, unreadable, empty, non-finite)."""
+
+
+@lru_cache(maxsize=16)
+def _resampler(orig_sr: int, target_sr: int) -> torchaudio.transforms.Resample:
+    # Building the sinc kernel is the expensive part; one instance per rate pair, reused.
+    return torchaudio.transforms.Resample(orig_sr, target_sr)
+
+
+def resample(wav: torch.Tensor, orig_sr: int, target_sr: int = SAMPLE_RATE) -> torch.Tensor:
+    """Resample ``wav`` (..., samples) from ``orig_sr`` to ``target_sr`` with a cached kernel."""
+    if orig_sr == target_sr:
+        return wav
+    return _resampler(int(orig_sr), int(target_sr))(wav)
+
+
+def load_audio(path: str | Path, target_sr: int = SAMPLE_RATE) -> torch.Tensor:
+    """Read a wav/flac file as mono float32 at ``target_sr``.
+
+    Returns a tensor of shape (samples,). Multi-channel audio is averaged to mono. Raises :class:`AudioError`
+    with a one-line reason for a missing, unreadable, empty or non-finite file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"audio file not found: {path}; check the path")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises several types for corrupt files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AudioError(f"cannot read audio {path}: {reason}; is it a valid wav/flac file?") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"audio file is empty (0 samples): {path}")
+    if not np.isfinite(data).all():
+        raise AudioError(f"audio file contains NaN or infinite samples: {path}")
+    wav = torch.from_numpy(data.mean(axis=1) if data.shape[1] > 1 else data[:, 0])
+    return resample(wav, sr, target_sr).contiguous()
+
+
+def num_frames(num_samples: int | torch.Tensor) -> int | torch.Tensor:
+    """Mel frames that :class:`MelSpectrogram` makes from ``num_samples`` samples (centred STFT)."""
+    return num_samples // HOP_LENGTH + 1
+
+
+def frames_to_samples(frames: int) -> int:
+    """Samples covered by ``frames`` mel frames (inverse of :func:`num_frames`, up to one hop)."""
+    return max(0, (frames - 1) * HOP_LENGTH)
+
+
+class MelSpectrogram(nn.Module):
+    """Log-mel spectrogram identical to Vocos' ``MelSpectrogramFeatures`` (24 kHz, 1024/256, 100 mels).
+
+    Holds no trainable parameters and saves nothing in a state dict.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec = torchaudio.transforms.MelSpectrogram(
+            sample_rate=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH, n_mels=N_MELS, center=True, power=1
+        )
+        for name, buf in list(self.spec.named_buffers()):
+            # keep the buffers on the module (they follow .to(device)) but out of checkpoints
+            owner = self.spec.get_submodule(name.rsplit(".", 1)[0]) if "." in name else self.spec
+            leaf = name.rsplit(".", 1)[-1]
+            owner._non_persistent_buffers_set.add(leaf)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        """wav (b, samples) float -> log-mel (b, 100, frames), frames = samples // 256 + 1."""
+        mel = self.spec(wav.float())
+        return torch.log(torch.clamp(mel, min=LOG_CLIP))
+

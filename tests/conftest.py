@@ -1,0 +1,20 @@
+"""Shared test fixtures: paths to the real speech in ../shared/data (skipped with a reason when absent)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def ljspeech_subset() -> Path:
+    path = SHARED_DATA / "ljspeech_subset"
+    if not (path / "metadata.csv").is_file():
+        pytest.skip(f"real LJSpeech subset not found at {path} (it ships in ../shared/data beside the repo)")
+    return path
