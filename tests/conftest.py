@@ -1,7 +1,6 @@
 """Shared test fixtures: paths to the real speech in ../shared/data (skipped with a reason when absent)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +8,8 @@ import torch
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Small test models run fastest on one thread (and a second OpenMP thread stalls when the CPU is shared).
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,241 @@
+"""ScrapsModel: phonetic and acoustic encoders, LSTM integrators, projections, and the SCRAPS score.
+
+The SCRAPS score of a (phonemes, audio) pair is the cosine of their L2-normalised embeddings.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from scraps.audio.features import N_FFT, N_MELS, MelSpectrogram, num_frames
+from scraps.export import ModelDirError, load_model_dir, save_model_dir
+from scraps.nn.acoustic_encoder import AcousticEncoder
+from scraps.nn.config import EncoderConfig
+from scraps.nn.layers import lengths_to_padding_mask
+from scraps.nn.phonetic_encoder import PhoneticEncoder, check_lengths
+
+if TYPE_CHECKING:
+    from scraps.text import PhonemeVocab
+
+MODEL_TYPE = "scraps"
+INTEGRATORS = ("shared", "separate", "none")
+BRANCHES = ("phonetic", "acoustic")
+
+
+def _known_keys(cls: type, d: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(d) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys {unknown}")
+    return d
+
+
+@dataclass
+class ScrapsConfig:
+    """Everything needed to rebuild a :class:`ScrapsModel` (stored as ``model:`` in an export's config.yaml)."""
+
+    vocab_size: int
+    phonetic: EncoderConfig = field(default_factory=EncoderConfig)
+    acoustic: EncoderConfig = field(default_factory=EncoderConfig)
+    subsample: int = 4
+    integrator: str = "shared"  # "shared" (one LSTM for both branches) | "separate" | "none" (masked mean)
+    integrator_dim: int = 256
+    embed_dim: int = 256
+    init_logit_scale: float = math.log(1 / 0.07)
+    max_logit_scale: float = math.log(100.0)
+
+    def __post_init__(self) -> None:
+        if self.integrator not in INTEGRATORS:
+            raise ValueError(f"integrator must be one of {INTEGRATORS}, got {self.integrator!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML-safe)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ScrapsConfig:
+        """Inverse of :meth:`to_dict`; raises ValueError on unknown keys."""
+        d = dict(_known_keys(cls, d))
+        for branch in BRANCHES:
+            if branch in d:
+                d[branch] = EncoderConfig(**_known_keys(EncoderConfig, d[branch]))
+        return cls(**d)
+
+
+class LSTMIntegrator(nn.Module):
+    """Reads a padded sequence with an LSTM; the summary is the hidden state at each item's true last step."""
+
+    def __init__(self, in_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(in_dim, hidden, batch_first=True)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """x (b, t, d), lengths (b,) -> (b, hidden); positions at or beyond lengths are never read."""
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, (h, _) = self.lstm(packed)  # h (1, b, hidden), already back in the batch's order
+        return h[-1]
+
+
+class MeanPool(nn.Module):
+    """Masked mean over time (the ``integrator: none`` ablation)."""
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """x (b, t, d), lengths (b,) -> (b, d) mean over the first lengths[i] steps."""
+        valid = ~lengths_to_padding_mask(lengths, x.shape[1])
+        return (x * valid[..., None]).sum(1) / lengths[:, None].to(x.dtype)
+
+
+class ScrapsModel(nn.Module):
+    """SCRAPS: contrastive phoneme/audio embeddings.
+
+    State dict layout: ``phonetic_encoder.*`` (reused by the TTS), ``acoustic_encoder.*``,
+    ``integrator_in.*`` (only for a shared LSTM over encoders of different widths), ``integrator.*``
+    (``shared`` or ``phonetic``/``acoustic``), ``proj.{phonetic,acoustic}.weight`` and ``logit_scale``.
+    """
+
+    def __init__(self, config: ScrapsConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.phonetic_encoder = PhoneticEncoder(config.vocab_size, config.phonetic)
+        self.acoustic_encoder = AcousticEncoder(N_MELS, config.acoustic, config.subsample)
+        self.mel = MelSpectrogram()
+        dims = {"phonetic": config.phonetic.dim, "acoustic": config.acoustic.dim}
+        self.integrator_in = nn.ModuleDict({b: nn.Identity() for b in BRANCHES})
+        if config.integrator == "shared":
+            if dims["phonetic"] != dims["acoustic"]:
+                self.integrator_in = nn.ModuleDict(
+                    {b: nn.Linear(dims[b], config.integrator_dim) for b in BRANCHES}
+                )
+                dims = {b: config.integrator_dim for b in BRANCHES}
+            self.integrator = nn.ModuleDict({"shared": LSTMIntegrator(dims["phonetic"], config.integrator_dim)})
+            out_dims = {b: config.integrator_dim for b in BRANCHES}
+        elif config.integrator == "separate":
+            self.integrator = nn.ModuleDict({b: LSTMIntegrator(dims[b], config.integrator_dim) for b in BRANCHES})
+            out_dims = {b: config.integrator_dim for b in BRANCHES}
+        else:
+            self.integrator = nn.ModuleDict({"shared": MeanPool()})
+            out_dims = dims
+        self.proj = nn.ModuleDict({b: nn.Linear(out_dims[b], config.embed_dim, bias=False) for b in BRANCHES})
+        self.logit_scale = nn.Parameter(torch.tensor(float(config.init_logit_scale)))
+        # Filled by from_pretrained.
+        self.vocab: PhonemeVocab | None = None
+        self.frontend_config: dict[str, Any] | None = None
+        self.train_config: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------------------------------------- embeddings
+    def _embed(self, branch: str, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x = self.integrator_in[branch](x)
+        pool = self.integrator[branch] if branch in self.integrator else self.integrator["shared"]
+        return F.normalize(self.proj[branch](pool(x, lengths)), dim=-1)
+
+    def embed_phonemes(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """ids (b, n) long, lengths (b,) -> L2-normalised phonetic embeddings (b, e)."""
+        return self._embed("phonetic", self.phonetic_encoder(ids, lengths), lengths)
+
+    def embed_mels(self, mel: torch.Tensor, mel_lens: torch.Tensor) -> torch.Tensor:
+        """mel (b, 100, t) log-mel, mel_lens (b,) -> L2-normalised acoustic embeddings (b, e)."""
+        x, lengths = self.acoustic_encoder(mel, mel_lens)
+        return self._embed("acoustic", x, lengths)
+
+    def mels(self, wav: torch.Tensor, wav_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """wav (b, samples), wav_lens (b,) -> mel (b, 100, t), mel_lens (b,) with mel_lens = num_frames(wav_lens).
+
+        Each item's frames equal the mel of that item alone: its end is reflect-padded at its own length (as the
+        centred STFT does for a lone waveform) instead of running into the batch's zero padding. Holds for items
+        longer than n_fft/2 = 512 samples (shorter ones cannot be reflect-padded alone either).
+        """
+        b, s = wav.shape
+        check_lengths(wav_lens, s, "ScrapsModel.mels")
+        half = N_FFT // 2
+        wav = wav.masked_fill(lengths_to_padding_mask(wav_lens, s), 0.0)
+        k = torch.arange(half, device=wav.device)
+        reflected = wav.gather(1, (wav_lens[:, None] - 2 - k).clamp(min=0))
+        wav = F.pad(wav, (0, half)).scatter(1, wav_lens[:, None] + k, reflected)
+        return self.mel(wav)[..., : num_frames(s)], num_frames(wav_lens)
+
+    def embed_audio(self, wav: torch.Tensor, wav_lens: torch.Tensor) -> torch.Tensor:
+        """wav (b, samples) at 24 kHz, wav_lens (b,) -> L2-normalised acoustic embeddings (b, e)."""
+        return self.embed_mels(*self.mels(wav, wav_lens))
+
+    def forward(
+        self, ids: torch.Tensor, id_lens: torch.Tensor, wav: torch.Tensor, wav_lens: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids (b, n), id_lens (b,), wav (b, samples), wav_lens (b,) -> e_p (b, e), e_a (b, e)."""
+        return self.embed_phonemes(ids, id_lens), self.embed_audio(wav, wav_lens)
+
+    def score(
+        self, ids: torch.Tensor, id_lens: torch.Tensor, wav: torch.Tensor, wav_lens: torch.Tensor
+    ) -> torch.Tensor:
+        """SCRAPS score: cosine of each (phonemes, audio) pair -> (b,) in [-1, 1]."""
+        e_p, e_a = self(ids, id_lens, wav, wav_lens)
+        return (e_p * e_a).sum(-1)
+
+    def score_mels(
+        self, ids: torch.Tensor, id_lens: torch.Tensor, mel: torch.Tensor, mel_lens: torch.Tensor
+    ) -> torch.Tensor:
+        """SCRAPS score of (phonemes, log-mel (b, 100, t)) pairs, e.g. TTS output before vocoding -> (b,)."""
+        return (self.embed_phonemes(ids, id_lens) * self.embed_mels(mel, mel_lens)).sum(-1)
+
+    @torch.no_grad()
+    def clamp_logit_scale_(self) -> None:
+        """Clamp the log temperature to [0, max_logit_scale] in place (call after every optimiser step)."""
+        self.logit_scale.clamp_(0.0, self.config.max_logit_scale)
+
+    # ------------------------------------------------------------------------------------------------ export
+    def save_pretrained(
+        self,
+        out_dir: str | Path,
+        vocab: PhonemeVocab,
+        frontend_config: dict[str, Any] | None = None,
+        train_config: dict[str, Any] | None = None,
+    ) -> Path:
+        """Write a self-describing model directory (config.yaml, model.safetensors, vocab.json)."""
+        if len(vocab) != self.config.vocab_size:
+            raise ValueError(
+                f"vocabulary has {len(vocab)} symbols but the model was built for {self.config.vocab_size}; "
+                "save with the vocabulary the model was trained with"
+            )
+        config = {"model": self.config.to_dict(), "frontend": frontend_config, "train": train_config}
+        return save_model_dir(
+            out_dir, MODEL_TYPE, config, self.state_dict(), extra_json={"vocab.json": json.loads(vocab.to_json())}
+        )
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> ScrapsModel:
+        """Load a directory written by :meth:`save_pretrained`, in eval mode, with ``.vocab`` and
+        ``.frontend_config`` set. Raises :class:`ModelDirError` (one line) for anything else."""
+        from scraps.text import PhonemeVocab
+
+        raw, state, extras = load_model_dir(path, MODEL_TYPE)
+        try:
+            config = ScrapsConfig.from_dict(raw["model"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelDirError(f"{path}: incompatible SCRAPS config ({exc}); re-export it with this version") from None
+        model = cls(config)
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as exc:
+            reason = str(exc).splitlines()[-1].strip()
+            raise ModelDirError(f"{path}: weights do not fit the config ({reason})") from None
+        if missing or unexpected:
+            raise ModelDirError(
+                f"{path}: weights do not fit the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
+        if "vocab.json" not in extras:
+            raise ModelDirError(f"{path}: vocab.json is missing; re-export the model with save_pretrained")
+        vocab = PhonemeVocab.from_json(json.dumps(extras["vocab.json"]))
+        if len(vocab) != config.vocab_size:
+            raise ModelDirError(
+                f"{path}: vocab.json has {len(vocab)} symbols but the model expects {config.vocab_size}"
+            )
+        model.vocab = vocab
+        model.frontend_config = raw.get("frontend")
+        model.train_config = raw.get("train")
+        return model.eval()

@@ -1,0 +1,409 @@
+"""The one training loop both stages use (SCRAPS pretraining and TTS), on accelerate.
+
+A stage supplies a :class:`Task` (model, loss for a batch, validation, export); this module owns everything
+else: devices and processes, mixed precision, gradient accumulation and clipping, AdamW with warmup + cosine,
+progress and TensorBoard logs, validation every N steps, atomic checkpoints with exact resume, the NaN guard,
+graceful SIGINT/SIGTERM, and the final export.
+
+Resume is exact: the data order is a pure function of (seed, epoch) and the loop records how many batches of
+the epoch it consumed, so a rerun replays the sampler to the same position; per-step randomness (augmentation)
+comes from a generator seeded by (seed, step, rank); the global RNGs, optimiser and scheduler are restored.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Protocol
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from lhotse import CutSet
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from tqdm.auto import tqdm
+
+from scraps.audio import SAMPLE_RATE
+from scraps.training import checkpoint as ckpt
+from scraps.training.config import save_config
+
+log = logging.getLogger("scraps.train")
+
+
+class Task(Protocol):
+    """What a training stage provides to :func:`train`."""
+
+    def build_model(self) -> nn.Module: ...
+
+    def dataset(self) -> Any:
+        """A map dataset whose ``__getitem__(CutSet)`` returns a batch dict of tensors and lists."""
+
+    def training_step(
+        self, model: nn.Module, batch: dict, step: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]: ...
+
+    def after_optimizer_step(self, model: nn.Module) -> None: ...
+
+    def validate(self, model: nn.Module, batches: Iterable[dict], step: int, out_dir: Path) -> dict[str, float]: ...
+
+    def export(self, model: nn.Module, out_dir: Path, config: dict) -> None: ...
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    epoch: int = 0
+    batches_in_epoch: int = 0       # batches of this epoch already consumed (data position for resume)
+    nan_skipped: int = 0
+    nan_in_a_row: int = 0
+    last: dict[str, float] = field(default_factory=dict)  # the latest step's loss and statistics
+
+
+class TrainingStopped(RuntimeError):
+    """The run cannot go on (e.g. too many non-finite losses in a row)."""
+
+
+class _ReplaySampler:
+    """Iterate a (deterministic) sampler for ``epoch``, skipping the first ``skip`` batches."""
+
+    def __init__(self, sampler: Any, epoch: int, skip: int) -> None:
+        self.sampler, self.epoch, self.skip = sampler, epoch, skip
+
+    def __iter__(self) -> Iterator[CutSet]:
+        self.sampler.set_epoch(self.epoch)
+        it = iter(self.sampler)
+        for _ in range(self.skip):
+            next(it, None)
+        yield from it
+
+
+def load_cuts(cfg: DictConfig, name: str) -> CutSet:
+    """Read a manifest of ``cfg.data`` and apply the speaker / size filters the config asks for."""
+    path = Path(cfg.data.dir) / name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"manifest not found: {path}; run the data preparation stage first (e.g. egs/demo/run.sh --stop-stage 1)"
+        )
+    cuts = CutSet.from_file(path)
+    if cfg.data.speakers:
+        keep = set(cfg.data.speakers)
+        cuts = cuts.filter(lambda c: c.supervisions[0].speaker in keep)
+    cuts = cuts.to_eager()
+    if cfg.data.max_utts_per_speaker and name == cfg.data.train_cuts:
+        taken: dict[str, int] = {}
+        kept = []
+        for c in sorted(cuts, key=lambda c: c.id):
+            spk = c.supervisions[0].speaker
+            if taken.get(spk, 0) < cfg.data.max_utts_per_speaker:
+                taken[spk] = taken.get(spk, 0) + 1
+                kept.append(c)
+        cuts = CutSet.from_cuts(kept)
+    if cfg.data.max_dev and name == cfg.data.dev_cuts:
+        cuts = CutSet.from_cuts(sorted(cuts, key=lambda c: c.id)[: cfg.data.max_dev])
+    if len(cuts) == 0:
+        raise ValueError(f"no utterances left in {path} after the config's filters (data.speakers, ...)")
+    return cuts
+
+
+def lr_lambda(warmup: int, total: int, min_ratio: float):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+def param_groups(model: nn.Module, weight_decay: float, frozen_prefix: str | None = None) -> list[dict]:
+    """AdamW groups: no decay for norms, biases, position scales, the logit scale (all tensors of rank < 2).
+
+    Parameters whose names start with ``frozen_prefix`` go in groups of their own (marked ``frozen``), so that
+    the schedule can hold their learning rate at 0 for a while.
+    """
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            frozen = bool(frozen_prefix) and name.startswith(frozen_prefix)
+            groups.setdefault((frozen, p.ndim >= 2), []).append(p)
+    return [
+        {"params": ps, "weight_decay": weight_decay if decay else 0.0, "frozen": frozen}
+        for (frozen, decay), ps in sorted(groups.items())
+    ]
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, tc: DictConfig, frozen_until: int = 0):
+    """Warmup + cosine for every group; groups marked ``frozen`` get learning rate 0 before ``frozen_until``."""
+    base = lr_lambda(tc.warmup_steps, tc.max_steps, tc.min_lr_ratio)
+
+    def held(step: int) -> float:
+        return 0.0 if step < frozen_until else base(step)
+
+    fns = [held if g.get("frozen") else base for g in optimizer.param_groups]
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, fns)
+
+
+def _to_device(batch: dict, device: torch.device) -> dict:
+    return {k: (v.to(device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+
+class _GracefulStop:
+    """SIGINT/SIGTERM set a flag; the loop finishes its step, checkpoints and exits."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> "_GracefulStop":
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def train(task: Task, cfg: DictConfig, *, resume: bool = True) -> Path:
+    """Run (or resume) a training run described by ``cfg``; returns the export directory."""
+    tc = cfg.train
+    exp_dir = Path(cfg.exp_dir)
+    accelerator = Accelerator(
+        mixed_precision=tc.mixed_precision,
+        gradient_accumulation_steps=tc.grad_accum,
+        log_with="tensorboard",
+        project_dir=str(exp_dir),
+    )
+    is_main = accelerator.is_main_process
+    logging.basicConfig(level=logging.INFO if is_main else logging.WARNING, format="%(message)s")
+    ckpt_root = exp_dir / "checkpoints"
+    if is_main:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        ckpt.clean_stale_tmp(ckpt_root)
+        save_config(cfg, exp_dir / "config.yaml")
+    accelerator.wait_for_everyone()
+    set_seed(tc.seed)
+
+    model = task.build_model()
+    frozen = getattr(task, "frozen", None)  # (parameter-name prefix, step until which it is frozen)
+    optimizer = torch.optim.AdamW(
+        param_groups(model, tc.weight_decay, frozen[0] if frozen else None), lr=tc.lr, betas=tuple(tc.betas)
+    )
+    scheduler = make_scheduler(optimizer, tc, frozen[1] if frozen else 0)
+    state = TrainState()
+    if resume:
+        state = _resume(model, optimizer, scheduler, ckpt_root, accelerator.process_index) or state
+    elif is_main and ckpt.list_checkpoints(ckpt_root):
+        log.info("--no-resume: starting from step 0; existing checkpoints will be replaced as new ones are written")
+    # the scheduler stays unprepared: it steps once per optimiser step, whatever the number of processes
+    model, optimizer = accelerator.prepare(model, optimizer)
+    unwrapped = accelerator.unwrap_model(model)
+
+    from scraps.data import make_dataloader, make_sampler
+
+    dataset = task.dataset()
+    train_cuts = load_cuts(cfg, cfg.data.train_cuts)
+    dev_cuts = load_cuts(cfg, cfg.data.dev_cuts)
+    sampler = make_sampler(
+        train_cuts, batch_size=tc.batch_size, max_duration=tc.max_duration, shuffle=True, seed=tc.seed,
+        world_size=accelerator.num_processes, rank=accelerator.process_index, num_buckets=tc.num_buckets,
+        drop_last=True,
+    )
+    accelerator.init_trackers("tb")
+    if is_main:
+        log.info(
+            f"training {type(unwrapped).__name__} ({sum(p.numel() for p in unwrapped.parameters()) / 1e6:.2f} M "
+            f"params) on {len(train_cuts)} utterances, {accelerator.num_processes} process(es), "
+            f"device {accelerator.device}, from step {state.step} to {tc.max_steps}"
+        )
+
+    def dev_batches() -> Iterator[dict]:
+        dev_sampler = make_sampler(dev_cuts, batch_size=tc.batch_size, shuffle=False, seed=0, num_buckets=1)
+        for b in make_dataloader(dataset, dev_sampler, num_workers=0):
+            yield _to_device(b, accelerator.device)
+
+    bar = tqdm(total=tc.max_steps, initial=state.step, disable=not is_main, desc="train", dynamic_ncols=True)
+    window = {"t0": time.perf_counter(), "utts": 0, "audio_s": 0.0}
+    with _GracefulStop() as stop:
+        while state.step < tc.max_steps and not stop.requested:
+            skip = state.batches_in_epoch
+            batches = iter(make_dataloader(
+                dataset, _ReplaySampler(sampler, state.epoch, skip), num_workers=cfg.data.num_workers
+            ))
+            consumed = 0
+            while state.step < tc.max_steps and not stop.requested:
+                batch = _next_on_all_ranks(batches, accelerator)
+                if batch is None:  # some process ran out of data: the epoch ends for all
+                    break
+                consumed += 1
+                state.batches_in_epoch += 1
+                if _train_step(task, model, batch, state, accelerator, optimizer, scheduler, unwrapped, tc):
+                    _after_step(task, unwrapped, batch, state, accelerator, scheduler, tc, window, bar)
+                    if state.step % tc.val_every == 0 or state.step == tc.max_steps:
+                        _validate(task, unwrapped, dev_batches, state, accelerator, exp_dir)
+                    if state.step % tc.ckpt_every == 0 or state.step == tc.max_steps or stop.requested:
+                        _save(accelerator, unwrapped, optimizer, scheduler, state, cfg, ckpt_root)
+            else:
+                continue  # max_steps reached or stop requested
+            if consumed == 0 and skip == 0:
+                raise ValueError(
+                    f"the training set gives no batch (train.batch_size={tc.batch_size} with "
+                    f"{len(train_cuts)} utterances over {accelerator.num_processes} process(es)); "
+                    f"lower train.batch_size or add data"
+                )
+            state.epoch += 1
+            state.batches_in_epoch = 0
+    bar.close()
+    accelerator.end_training()
+    if stop.requested:
+        last = ckpt.list_checkpoints(ckpt_root)
+        where = last[0] if last else ckpt_root
+        if is_main:
+            print(f"stopped by signal at step {state.step}; checkpoint saved to {where}; rerun the same command to resume")
+        sys.exit(0)
+    export_dir = exp_dir / "export"
+    if is_main:
+        task.export(unwrapped, export_dir, OmegaConf.to_container(cfg, resolve=True))
+        log.info(f"exported model to {export_dir}")
+    accelerator.wait_for_everyone()
+    return export_dir
+
+
+def _next_on_all_ranks(batches: Iterator[dict], accelerator: Accelerator) -> dict | None:
+    """Next batch, or None for every process as soon as any process has run out."""
+    batch = next(batches, None)
+    if accelerator.num_processes > 1:
+        have = torch.tensor([0.0 if batch is None else 1.0], device=accelerator.device)
+        if accelerator.reduce(have, reduction="sum").item() < accelerator.num_processes:
+            return None
+    return None if batch is None else _to_device(batch, accelerator.device)
+
+
+def _train_step(task: Task, model: nn.Module, batch: dict, state: TrainState, accelerator: Accelerator,
+                optimizer, scheduler, unwrapped: nn.Module, tc: DictConfig) -> bool:
+    """Forward, NaN guard, backward, clip, optimiser step. True when an optimiser step was taken."""
+    gen = torch.Generator(device=accelerator.device)
+    gen.manual_seed((tc.seed * 1_000_003 + state.step) * 1009 + accelerator.process_index)
+    with accelerator.accumulate(model):
+        with accelerator.autocast():
+            loss, stats = task.training_step(model, batch, state.step, gen)
+        finite = torch.isfinite(loss.detach()).float().reshape(1)
+        if accelerator.num_processes > 1:
+            finite = accelerator.reduce(finite, reduction="sum") / accelerator.num_processes
+        if finite.item() < 1.0:
+            optimizer.zero_grad(set_to_none=True)
+            state.nan_skipped += 1
+            state.nan_in_a_row += 1
+            log.warning(f"step {state.step}: non-finite loss, step skipped ({state.nan_skipped} so far)")
+            if state.nan_in_a_row >= tc.max_nan_in_a_row:
+                raise TrainingStopped(
+                    f"{state.nan_in_a_row} non-finite losses in a row at step {state.step}: the run diverged; "
+                    f"lower train.lr or check the data, then rerun (it resumes from the last checkpoint)"
+                )
+            return False
+        accelerator.backward(loss)
+        state.last = {"loss": float(loss.detach()), **{k: float(v) for k, v in stats.items()}}
+        if accelerator.sync_gradients:
+            state.last["grad_norm"] = float(accelerator.clip_grad_norm_(model.parameters(), tc.grad_clip))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    if not accelerator.sync_gradients:
+        return False
+    scheduler.step()
+    task.after_optimizer_step(unwrapped)
+    return True
+
+
+def _after_step(task: Task, unwrapped: nn.Module, batch: dict, state: TrainState, accelerator: Accelerator,
+                scheduler, tc: DictConfig, window: dict, bar: tqdm) -> None:
+    state.step += 1
+    state.nan_in_a_row = 0
+    bar.update(1)
+    window["utts"] += len(batch["ids"])
+    window["audio_s"] += float(batch["audio_lens"].sum()) / SAMPLE_RATE
+    if state.step % tc.log_every == 0 or state.step == tc.max_steps:
+        dt = time.perf_counter() - window["t0"]
+        n = accelerator.num_processes
+        logs = {f"train/{k}": v for k, v in state.last.items()}
+        logs["train/lr"] = scheduler.get_last_lr()[0]
+        logs["train/utts_per_s"] = window["utts"] * n / dt
+        logs["train/audio_s_per_s"] = window["audio_s"] * n / dt
+        accelerator.log(logs, step=state.step)
+        bar.set_postfix(loss=f"{state.last['loss']:.3f}")
+        window.update(t0=time.perf_counter(), utts=0, audio_s=0.0)
+
+
+def _validate(task: Task, model: nn.Module, dev_batches, state: TrainState, accelerator: Accelerator,
+              exp_dir: Path) -> None:
+    if accelerator.is_main_process:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            metrics = task.validate(model, dev_batches(), state.step, exp_dir)
+        model.train(was_training)
+        accelerator.log({f"val/{k}": v for k, v in metrics.items()}, step=state.step)
+        images = getattr(task, "val_images", None)
+        if images:
+            writer = accelerator.get_tracker("tensorboard", unwrap=True)
+            for tag, img in images.items():
+                writer.add_image(tag, img, state.step, dataformats="HWC")
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+        tqdm.write(f"step {state.step}: {shown}")
+        with open(exp_dir / "validation.jsonl", "a") as f:
+            f.write(json.dumps({"step": state.step, **metrics}) + "\n")
+    accelerator.wait_for_everyone()
+
+
+def _save(accelerator: Accelerator, model: nn.Module, optimizer, scheduler, state: TrainState,
+          cfg: DictConfig, ckpt_root: Path) -> None:
+    tmp = ckpt.tmp_dir(ckpt_root, state.step)
+    final = ckpt.step_dir(ckpt_root, state.step)
+    try:
+        ckpt.write_rank_files(tmp, accelerator.process_index)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            ckpt.write_main_files(
+                tmp,
+                model.state_dict(),
+                optimizer.state_dict(),
+                scheduler.state_dict(),
+                state.__dict__,
+                OmegaConf.to_yaml(cfg, resolve=True),
+            )
+            ckpt.publish(tmp, final, cfg.train.keep_last)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ckpt.CheckpointError(ckpt.describe_write_error(exc, final, ckpt_root)) from None
+    accelerator.wait_for_everyone()
+
+
+def _resume(model: nn.Module, optimizer, scheduler, ckpt_root: Path, rank: int) -> TrainState | None:
+    for path in ckpt.list_checkpoints(ckpt_root):
+        try:
+            data = ckpt.load_checkpoint(path, rank)
+            model.load_state_dict(data["model"])
+        except (ckpt.CheckpointError, RuntimeError) as exc:
+            log.warning(f"skipping damaged checkpoint {path.name}: {str(exc).splitlines()[0]}")
+            continue
+        optimizer.load_state_dict(data["optimizer"])
+        scheduler.load_state_dict(data["scheduler"])
+        if data["rng"] is not None:
+            ckpt.set_rng_state(data["rng"])
+        log.info(f"resuming from {path} (step {data['trainer']['step']})")
+        return TrainState(**data["trainer"])
+    return None

@@ -1,0 +1,119 @@
+"""Stage 1: SCRAPS contrastive pretraining as a :class:`~scraps.training.loop.Task`."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from scraps.audio.augment import WaveAugment
+from scraps.evaluation import retrieval_metrics
+from scraps.loss import contrastive_loss
+from scraps.model import ScrapsConfig, ScrapsModel
+from scraps.nn.config import EncoderConfig
+from scraps.text import PhonemeVocab, TextFrontend
+from scraps.training.config import DataConfig, TrainConfig
+
+
+@dataclass
+class ScrapsModelSection:
+    phonetic: EncoderConfig = field(default_factory=EncoderConfig)
+    acoustic: EncoderConfig = field(default_factory=EncoderConfig)
+    subsample: int = 4
+    integrator: str = "shared"          # shared | separate | none
+    integrator_dim: int = 256
+    embed_dim: int = 256
+
+
+@dataclass
+class AugmentConfig:
+    enabled: bool = True
+    prob: float = 0.8
+    snr_db: list[float] = field(default_factory=lambda: [0.0, 30.0])
+    gain_db: list[float] = field(default_factory=lambda: [-6.0, 6.0])
+    colors: list[str] = field(default_factory=lambda: ["white", "pink", "brown"])
+    noise_files: Optional[list[str]] = None
+
+
+@dataclass
+class ScrapsRecipeConfig:
+    exp_dir: str = "exp/scraps"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ScrapsModelSection = field(default_factory=ScrapsModelSection)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def frontend_for_data(data_dir: str | Path) -> TextFrontend:
+    """The text frontend the manifests in ``data_dir`` were prepared with (from ``prepare_report.json``)."""
+    report = Path(data_dir) / "prepare_report.json"
+    if not report.is_file():
+        raise FileNotFoundError(f"{report} not found; prepare the data first (egs/<corpus>/run.sh --stop-stage 1)")
+    return TextFrontend.from_config(json.loads(report.read_text())["frontend"])
+
+
+class ScrapsTask:
+    """Builds the model, computes the symmetric contrastive loss, validates retrieval, exports."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.cfg = cfg
+        self.frontend = frontend_for_data(cfg.data.dir)
+        self.vocab: PhonemeVocab = self.frontend.vocab
+        a = cfg.augment
+        self.augment = (
+            WaveAugment(snr_db=tuple(a.snr_db), prob=a.prob, colors=tuple(a.colors), gain_db=tuple(a.gain_db),
+                        noise_files=list(a.noise_files) if a.noise_files else None)
+            if a.enabled else None
+        )
+        self.model: ScrapsModel | None = None
+
+    def build_model(self) -> ScrapsModel:
+        m = self.cfg.model
+        self.model = ScrapsModel(ScrapsConfig(
+            vocab_size=len(self.vocab),
+            phonetic=EncoderConfig(**m.phonetic),
+            acoustic=EncoderConfig(**m.acoustic),
+            subsample=m.subsample,
+            integrator=m.integrator,
+            integrator_dim=m.integrator_dim,
+            embed_dim=m.embed_dim,
+        ))
+        return self.model
+
+    def dataset(self):
+        from scraps.data import SpeechDataset
+
+        return SpeechDataset(self.vocab)
+
+    def training_step(self, model: nn.Module, batch: dict, step: int, generator: torch.Generator):
+        wav, lens = batch["audio"], batch["audio_lens"]
+        if self.augment is not None:
+            wav = self.augment.to(wav.device)(wav, lens, generator=generator)
+        e_p, e_a = model(batch["phonemes"], batch["phoneme_lens"], wav, lens)
+        return contrastive_loss(e_p, e_a, self.model.logit_scale, batch["phoneme_strings"])
+
+    def after_optimizer_step(self, model: ScrapsModel) -> None:
+        model.clamp_logit_scale_()
+
+    def validate(self, model: ScrapsModel, batches: Iterable[dict], step: int, out_dir: Path) -> dict[str, float]:
+        e_p, e_a, keys = [], [], []
+        for b in batches:
+            p, a = model(b["phonemes"], b["phoneme_lens"], b["audio"], b["audio_lens"])
+            e_p.append(p)
+            e_a.append(a)
+            keys += b["phoneme_strings"]
+        e_p, e_a = torch.cat(e_p), torch.cat(e_a)
+        loss, stats = contrastive_loss(e_p, e_a, model.logit_scale, keys)
+        r = retrieval_metrics(e_p, e_a)
+        return {
+            "loss": float(loss), "r1_p2a": r["p2a"]["r1"], "r1_a2p": r["a2p"]["r1"],
+            "r5_p2a": r["p2a"]["r5"], "pos_cos": stats["pos_cos"], "neg_cos": stats["neg_cos"],
+        }
+
+    def export(self, model: ScrapsModel, out_dir: Path, config: dict) -> None:
+        model.save_pretrained(out_dir, self.vocab, frontend_config=self.frontend.config(), train_config=config)

@@ -1,0 +1,355 @@
+"""TTSModel: the SCRAPS phonetic encoder + a speaker embedding + the autoregressive mel decoder.
+
+Inputs and outputs are Vocos log-mels (b, 100, t) (natural log, floored at 1e-7), so a pretrained Vocos vocodes
+them and SCRAPS scores them. Inside, mels are normalised with the fixed affine ``(mel - mel_mean) / mel_std``
+from the config; that normalisation happens here and nowhere else (the loss reads ``target_norm``).
+
+The encoder is the exact :class:`scraps.nn.phonetic_encoder.PhoneticEncoder`, held as ``phonetic_encoder`` so its
+tensor names equal a SCRAPS export's and :meth:`TTSModel.init_encoder_from_scraps` can copy them.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from scraps.audio.features import LOG_CLIP, N_MELS
+from scraps.export import ModelDirError, load_model_dir, save_model_dir
+from scraps.nn.config import EncoderConfig
+from scraps.nn.layers import lengths_to_padding_mask
+from scraps.nn.phonetic_encoder import PhoneticEncoder, check_lengths
+from tts.decoder import ARDecoder, DecoderConfig
+
+if TYPE_CHECKING:
+    from scraps.text.vocab import PhonemeVocab
+
+MODEL_TYPE = "tts"
+ENCODER_PREFIX = "phonetic_encoder."
+# Shape fields of the encoder that must agree with a SCRAPS export (dropout and max_len hold no tensors).
+ENCODER_SHAPE_FIELDS = ("dim", "layers", "heads", "ff_mult")
+SILENCE = math.log(LOG_CLIP)  # the log-mel of a silent frame; fills generated mels beyond each length
+
+
+def _known_keys(cls: type, d: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(d) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys {unknown}")
+    return d
+
+
+@dataclass
+class TTSConfig:
+    """Everything needed to rebuild a :class:`TTSModel` (stored as ``model:`` in an export's config.yaml).
+
+    ``mel_mean`` / ``mel_std`` normalise Vocos log-mels; the defaults are the mean and standard deviation
+    (-1.31, 2.05) measured over all bins of 60 LJSpeech clips, rounded. They are fixed constants of the model,
+    not trained, and travel with it in config.yaml.
+    """
+
+    vocab_size: int
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    n_speakers: int = 1
+    speaker_dim: int = 64
+    n_mels: int = N_MELS
+    mel_mean: float = -1.3
+    mel_std: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.n_speakers < 1:
+            raise ValueError(f"n_speakers must be >= 1, got {self.n_speakers}")
+        if self.mel_std <= 0:
+            raise ValueError(f"mel_std must be positive, got {self.mel_std}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML-safe)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TTSConfig:
+        """Inverse of :meth:`to_dict`; raises ValueError on unknown keys."""
+        d = dict(_known_keys(cls, d))
+        if "encoder" in d:
+            d["encoder"] = EncoderConfig(**_known_keys(EncoderConfig, d["encoder"]))
+        if "decoder" in d:
+            d["decoder"] = DecoderConfig(**_known_keys(DecoderConfig, d["decoder"]))
+        return cls(**d)
+
+
+class TTSModel(nn.Module):
+    """Phonemes + speaker -> Vocos log-mel, autoregressively.
+
+    The decoder attends to ``memory_proj(encoder output) + speaker_proj(speaker embedding)``: a linear map of the
+    concatenated [phoneme vector; speaker vector], written as two projections so the speaker part is computed
+    once per utterance.
+    """
+
+    def __init__(self, config: TTSConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.phonetic_encoder = PhoneticEncoder(config.vocab_size, config.encoder)
+        self.speaker_embed = nn.Embedding(config.n_speakers, config.speaker_dim)
+        self.memory_proj = nn.Linear(config.encoder.dim, config.decoder.dim)
+        self.speaker_proj = nn.Linear(config.speaker_dim, config.decoder.dim, bias=False)
+        self.decoder = ARDecoder(config.n_mels, config.decoder)
+        # Filled by from_pretrained (and used by init_encoder_from_scraps when set).
+        self.vocab: PhonemeVocab | None = None
+        self.speakers: list[str] | None = None
+        self.frontend_config: dict[str, Any] | None = None
+        self.train_config: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------------------------------ normalisation
+    def normalize(self, mel: torch.Tensor) -> torch.Tensor:
+        """Vocos log-mel (any layout) -> the decoder's normalised domain (same layout)."""
+        return (mel - self.config.mel_mean) / self.config.mel_std
+
+    def denormalize(self, mel_norm: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`normalize`."""
+        return mel_norm * self.config.mel_std + self.config.mel_mean
+
+    # ------------------------------------------------------------------------------------------------ encoder
+    def _check_speakers(self, speakers: torch.Tensor, batch: int) -> None:
+        if speakers.shape != (batch,):
+            raise ValueError(f"speakers must have shape ({batch},) (one id per item), got {tuple(speakers.shape)}")
+        n = self.config.n_speakers
+        bad = speakers[(speakers < 0) | (speakers >= n)]
+        if bad.numel():
+            raise ValueError(
+                f"speaker id {int(bad[0])} is out of range: the model has {n} speaker(s), ids 0..{n - 1}; "
+                "map speaker names through model.speakers"
+            )
+
+    def encode(self, ids: torch.Tensor, id_lens: torch.Tensor, speakers: torch.Tensor) -> torch.Tensor:
+        """ids (b, n), id_lens (b,), speakers (b,) -> decoder memory (b, n, d_dec)."""
+        self._check_speakers(speakers, ids.shape[0])
+        h = self.memory_proj(self.phonetic_encoder(ids, id_lens))
+        return h + rearrange(self.speaker_proj(self.speaker_embed(speakers)), "b d -> b 1 d")
+
+    # ---------------------------------------------------------------------------------------- teacher forcing
+    def forward(
+        self,
+        ids: torch.Tensor,
+        id_lens: torch.Tensor,
+        speakers: torch.Tensor,
+        mel: torch.Tensor,
+        mel_lens: torch.Tensor,
+        need_weights: bool = True,
+    ) -> dict[str, torch.Tensor | list[torch.Tensor] | None]:
+        """Teacher-forced pass: ids (b, n), id_lens (b,), speakers (b,), mel (b, 100, t) log-mel, mel_lens (b,).
+
+        Returns ``mel_norm`` / ``mel_post_norm`` (b, 100, t) predictions before / after the postnet and
+        ``target_norm`` (b, 100, t), all normalised (what the loss compares); ``mel`` (b, 100, t) the
+        post-postnet prediction as a Vocos log-mel; ``stop`` (b, ceil(t / r)) logits; ``attn`` a list with one
+        cross-attention map (b, h, ceil(t / r), n) per decoder layer (None without ``need_weights``).
+        """
+        if mel.ndim != 3 or mel.shape[1] != self.config.n_mels:
+            raise ValueError(f"mel must have shape (b, {self.config.n_mels}, t), got {tuple(mel.shape)}")
+        check_lengths(mel_lens, mel.shape[2], "TTSModel mel_lens")
+        memory = self.encode(ids, id_lens, speakers)
+        target_norm = self.normalize(mel)
+        out = self.decoder(rearrange(target_norm, "b c t -> b t c"), memory, id_lens, mel_lens, need_weights)
+        mel_post_norm = rearrange(out["mel_post"], "b t c -> b c t")
+        return {
+            "mel_norm": rearrange(out["mel"], "b t c -> b c t"),
+            "mel_post_norm": mel_post_norm,
+            "target_norm": target_norm,
+            "mel": self.denormalize(mel_post_norm),
+            "stop": out["stop"],
+            "attn": out["attn"],
+        }
+
+    # ------------------------------------------------------------------------------------------------ decoding
+    @torch.no_grad()
+    def generate(
+        self,
+        ids: torch.Tensor,
+        id_lens: torch.Tensor,
+        speakers: torch.Tensor,
+        *,
+        max_frames: int | torch.Tensor,
+        min_frames: int = 0,
+        stop_threshold: float = 0.5,
+        use_cache: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Autoregressive synthesis of a batch: ids (b, n), id_lens (b,), speakers (b,).
+
+        Each decoder step yields r frames. An item finishes at the first step whose stop probability exceeds
+        ``stop_threshold`` once it has at least ``min_frames`` frames (its length is then the end of that step's
+        group), or when it reaches its cap ``max_frames`` (an int, or (b,) per item) without stopping. Decoding
+        ends when every item has finished, so it always terminates. ``use_cache=False`` reruns the whole prefix
+        at every step (the slow reference for benchmarks); the result is the same when prenet dropout is off.
+
+        Returns mel (b, 100, t) Vocos log-mel (filled with the silent value ``log(1e-7)`` beyond each length),
+        lengths (b,) long, and hit_cap (b,) bool (True where the item was cut at its cap).
+        """
+        b, r, dec = ids.shape[0], self.decoder.reduction, self.decoder
+        caps = torch.as_tensor(max_frames, device=ids.device, dtype=torch.long)
+        if caps.ndim > 1 or (caps.ndim == 1 and caps.shape[0] != b):
+            raise ValueError(f"max_frames must be an int or have shape ({b},), got {tuple(caps.shape)}")
+        caps = caps.expand(b)
+        limit = dec.max_steps * r
+        if int(caps.min()) < 1 or int(caps.max()) > limit:
+            raise ValueError(
+                f"max_frames must lie in 1..{limit} (the decoder's max_len {dec.max_steps} steps x reduction {r}), "
+                f"got {int(caps.min())}..{int(caps.max())}"
+            )
+        memory = self.encode(ids, id_lens, speakers)
+        memory_mask = lengths_to_padding_mask(id_lens, memory.shape[1])
+        state = dec.init_state(memory, id_lens) if use_cache else None
+        inputs = memory.new_zeros(b, 1, self.config.n_mels)  # the go frame, then one frame per step
+        lengths = torch.zeros(b, dtype=torch.long, device=ids.device)
+        done = torch.zeros(b, dtype=torch.bool, device=ids.device)
+        hit_cap = torch.zeros(b, dtype=torch.bool, device=ids.device)
+        groups = []
+        for step in range(-(-int(caps.max()) // r)):
+            if use_cache:
+                frames, stop, _ = dec.step(inputs[:, -1], state)
+            else:
+                all_frames, all_stop, _ = dec.decode(inputs, memory, memory_mask)
+                frames, stop = all_frames[:, -r:], all_stop[:, -1]
+            groups.append(frames)
+            end = (step + 1) * r
+            stopped = ~done & (torch.sigmoid(stop) > stop_threshold) & (end >= min_frames)
+            capped = ~done & ~stopped & (end >= caps)
+            lengths = torch.where(stopped | capped, torch.clamp(caps, max=end), lengths)
+            hit_cap |= capped
+            done |= stopped | capped
+            if bool(done.all()):
+                break
+            inputs = torch.cat([inputs, frames[:, -1:]], dim=1)
+        t = int(lengths.max())
+        mel_norm = torch.cat(groups, dim=1)[:, :t]
+        padding = lengths_to_padding_mask(lengths, t)
+        mel = self.denormalize(dec.postnet(mel_norm, padding)).masked_fill(padding[..., None], SILENCE)
+        return rearrange(mel, "b t c -> b c t"), lengths, hit_cap
+
+    # -------------------------------------------------------------------------------------------------- export
+    def save_pretrained(
+        self,
+        out_dir: str | Path,
+        vocab: PhonemeVocab,
+        speakers: list[str],
+        frontend_config: dict[str, Any] | None = None,
+        train_config: dict[str, Any] | None = None,
+    ) -> Path:
+        """Write a self-describing model directory: config.yaml, model.safetensors, vocab.json, speakers.json."""
+        if len(vocab) != self.config.vocab_size:
+            raise ValueError(
+                f"vocabulary has {len(vocab)} symbols but the model was built for {self.config.vocab_size}; "
+                "save with the vocabulary the model was trained with"
+            )
+        speakers = [str(s) for s in speakers]
+        if len(speakers) != self.config.n_speakers or len(set(speakers)) != len(speakers):
+            raise ValueError(
+                f"speakers must be {self.config.n_speakers} distinct names (one per speaker id), got {speakers[:5]}"
+            )
+        config = {"model": self.config.to_dict(), "frontend": frontend_config, "train": train_config}
+        extras = {"vocab.json": json.loads(vocab.to_json()), "speakers.json": speakers}
+        return save_model_dir(out_dir, MODEL_TYPE, config, self.state_dict(), extra_json=extras)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> TTSModel:
+        """Load a directory written by :meth:`save_pretrained`, in eval mode, with ``.vocab``, ``.speakers``,
+        ``.frontend_config`` and ``.train_config`` set. Raises :class:`ModelDirError` (one line) otherwise."""
+        from scraps.text.vocab import PhonemeVocab
+
+        raw, state, extras = load_model_dir(path, MODEL_TYPE)
+        try:
+            config = TTSConfig.from_dict(raw["model"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelDirError(f"{path}: incompatible TTS config ({exc}); re-export it with this version") from None
+        model = cls(config)
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as exc:
+            reason = str(exc).splitlines()[-1].strip()
+            raise ModelDirError(f"{path}: weights do not fit the config ({reason})") from None
+        if missing or unexpected:
+            raise ModelDirError(
+                f"{path}: weights do not fit the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
+            )
+        for name in ("vocab.json", "speakers.json"):
+            if name not in extras:
+                raise ModelDirError(f"{path}: {name} is missing; re-export the model with save_pretrained")
+        try:
+            vocab = PhonemeVocab.from_json(json.dumps(extras["vocab.json"]))
+        except ValueError as exc:
+            raise ModelDirError(f"{path}/vocab.json: {exc}") from None
+        if len(vocab) != config.vocab_size:
+            raise ModelDirError(f"{path}: vocab.json has {len(vocab)} symbols but the model expects {config.vocab_size}")
+        speakers = extras["speakers.json"]
+        if not isinstance(speakers, list) or len(speakers) != config.n_speakers:
+            raise ModelDirError(f"{path}: speakers.json must list {config.n_speakers} speaker names")
+        model.vocab = vocab
+        model.speakers = speakers
+        model.frontend_config = raw.get("frontend")
+        model.train_config = raw.get("train")
+        return model.eval()
+
+    def init_encoder_from_scraps(self, scraps_dir: str | Path, vocab: PhonemeVocab | None = None) -> list[str]:
+        """Copy the ``phonetic_encoder.*`` tensors of a SCRAPS export into this model; return their names.
+
+        ``vocab`` is this model's phoneme vocabulary (default: ``self.vocab``); it must equal the export's
+        vocab.json, and the encoder shapes must agree. Raises :class:`ModelDirError` with one line naming the
+        mismatch; nothing is copied then.
+        """
+        from scraps.model import MODEL_TYPE as SCRAPS_TYPE
+        from scraps.model import ScrapsConfig
+        from scraps.text.vocab import PhonemeVocab
+
+        vocab = vocab if vocab is not None else self.vocab
+        if vocab is None:
+            raise ValueError("init_encoder_from_scraps needs this model's phoneme vocabulary: pass vocab=")
+        if len(vocab) != self.config.vocab_size:
+            raise ValueError(
+                f"vocab has {len(vocab)} symbols but this TTS model was built for {self.config.vocab_size}"
+            )
+        raw, state, extras = load_model_dir(scraps_dir, SCRAPS_TYPE)
+        try:
+            theirs = ScrapsConfig.from_dict(raw["model"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelDirError(f"{scraps_dir}: unreadable SCRAPS config ({exc})") from None
+        if "vocab.json" not in extras:
+            raise ModelDirError(f"{scraps_dir}: vocab.json is missing, so the phoneme ids cannot be checked")
+        try:
+            their_vocab = PhonemeVocab.from_json(json.dumps(extras["vocab.json"]))
+        except ValueError as exc:
+            raise ModelDirError(f"{scraps_dir}/vocab.json: {exc}") from None
+        if their_vocab != vocab:
+            i = next((i for i, (a, b) in enumerate(zip(vocab.symbols, their_vocab.symbols)) if a != b), None)
+            where = (
+                f"id {i} is {vocab.symbols[i]!r} here but {their_vocab.symbols[i]!r} there"
+                if i is not None
+                else f"{len(vocab)} vs {len(their_vocab)} symbols"
+            )
+            raise ModelDirError(
+                f"{scraps_dir}: the SCRAPS phoneme vocabulary differs from the TTS vocabulary ({where}); "
+                "train the TTS with the SCRAPS model's vocab.json"
+            )
+        for name in ENCODER_SHAPE_FIELDS:
+            ours, other = getattr(self.config.encoder, name), getattr(theirs.phonetic, name)
+            if ours != other:
+                raise ModelDirError(
+                    f"{scraps_dir}: encoder {name} {ours} != SCRAPS phonetic {name} {other}; "
+                    f"set encoder.{name}={other} in the TTS config"
+                )
+        own = {ENCODER_PREFIX + k: v for k, v in self.phonetic_encoder.state_dict().items()}
+        missing = sorted(set(own) - set(state))
+        extra = sorted(k for k in state if k.startswith(ENCODER_PREFIX) and k not in own)
+        if missing or extra:
+            raise ModelDirError(
+                f"{scraps_dir}: phonetic encoder tensors do not match (missing {missing[:3]}, unexpected {extra[:3]})"
+            )
+        for k, v in own.items():
+            if state[k].shape != v.shape:
+                raise ModelDirError(
+                    f"{scraps_dir}: tensor {k} has shape {tuple(state[k].shape)}, this model expects {tuple(v.shape)}"
+                )
+        self.phonetic_encoder.load_state_dict({k[len(ENCODER_PREFIX) :]: state[k] for k in own})
+        return sorted(own)
