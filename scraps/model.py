@@ -15,12 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from scraps.audio.features import N_FFT, N_MELS, MelSpectrogram, num_frames
+from scraps.audio.features import N_MELS, MelSpectrogram
 from scraps.export import ModelDirError, load_model_dir, save_model_dir
 from scraps.nn.acoustic_encoder import AcousticEncoder
 from scraps.nn.config import EncoderConfig
 from scraps.nn.layers import lengths_to_padding_mask
-from scraps.nn.phonetic_encoder import PhoneticEncoder, check_lengths
+from scraps.nn.phonetic_encoder import PhoneticEncoder
 
 if TYPE_CHECKING:
     from scraps.text import PhonemeVocab
@@ -107,13 +107,14 @@ class ScrapsModel(nn.Module):
         self.acoustic_encoder = AcousticEncoder(N_MELS, config.acoustic, config.subsample)
         self.mel = MelSpectrogram()
         dims = {"phonetic": config.phonetic.dim, "acoustic": config.acoustic.dim}
-        self.integrator_in = nn.ModuleDict({b: nn.Identity() for b in BRANCHES})
+        # One LSTM over encoders of different widths reads both through a projection to integrator_dim.
+        project = config.integrator == "shared" and dims["phonetic"] != dims["acoustic"]
+        self.integrator_in = nn.ModuleDict(
+            {b: nn.Linear(dims[b], config.integrator_dim) if project else nn.Identity() for b in BRANCHES}
+        )
+        if project:
+            dims = {b: config.integrator_dim for b in BRANCHES}
         if config.integrator == "shared":
-            if dims["phonetic"] != dims["acoustic"]:
-                self.integrator_in = nn.ModuleDict(
-                    {b: nn.Linear(dims[b], config.integrator_dim) for b in BRANCHES}
-                )
-                dims = {b: config.integrator_dim for b in BRANCHES}
             self.integrator = nn.ModuleDict({"shared": LSTMIntegrator(dims["phonetic"], config.integrator_dim)})
             out_dims = {b: config.integrator_dim for b in BRANCHES}
         elif config.integrator == "separate":
@@ -145,20 +146,8 @@ class ScrapsModel(nn.Module):
         return self._embed("acoustic", x, lengths)
 
     def mels(self, wav: torch.Tensor, wav_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """wav (b, samples), wav_lens (b,) -> mel (b, 100, t), mel_lens (b,) with mel_lens = num_frames(wav_lens).
-
-        Each item's frames equal the mel of that item alone: its end is reflect-padded at its own length (as the
-        centred STFT does for a lone waveform) instead of running into the batch's zero padding. Holds for items
-        longer than n_fft/2 = 512 samples (shorter ones cannot be reflect-padded alone either).
-        """
-        b, s = wav.shape
-        check_lengths(wav_lens, s, "ScrapsModel.mels")
-        half = N_FFT // 2
-        wav = wav.masked_fill(lengths_to_padding_mask(wav_lens, s), 0.0)
-        k = torch.arange(half, device=wav.device)
-        reflected = wav.gather(1, (wav_lens[:, None] - 2 - k).clamp(min=0))
-        wav = F.pad(wav, (0, half)).scatter(1, wav_lens[:, None] + k, reflected)
-        return self.mel(wav)[..., : num_frames(s)], num_frames(wav_lens)
+        """wav (b, samples), wav_lens (b,) -> mel (b, 100, t), mel_lens (b,): see :meth:`MelSpectrogram.batch`."""
+        return self.mel.batch(wav, wav_lens)
 
     def embed_audio(self, wav: torch.Tensor, wav_lens: torch.Tensor) -> torch.Tensor:
         """wav (b, samples) at 24 kHz, wav_lens (b,) -> L2-normalised acoustic embeddings (b, e)."""
@@ -217,7 +206,9 @@ class ScrapsModel(nn.Module):
         try:
             config = ScrapsConfig.from_dict(raw["model"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise ModelDirError(f"{path}: incompatible SCRAPS config ({exc}); re-export it with this version") from None
+            raise ModelDirError(
+                f"{path}: incompatible SCRAPS config ({exc}); re-export the model with this version"
+            ) from None
         model = cls(config)
         try:
             missing, unexpected = model.load_state_dict(state, strict=False)

@@ -18,3 +18,17 @@ def ljspeech_subset() -> Path:
     if not (path / "metadata.csv").is_file():
         pytest.skip(f"real LJSpeech subset not found at {path} (it ships in ../shared/data beside the repo)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """Prepared manifests of a tiny offline espeak corpus (2 speakers x 10 utterances), shared by training tests."""
+    from scraps.data.demo import write_demo_corpus
+    from scraps.data.prepare import prepare_csv
+    from scraps.text import TextFrontend
+
+    root = tmp_path_factory.mktemp("tiny_corpus")
+    write_demo_corpus(root / "corpus", num_speakers=2, utts_per_speaker=10, seed=3)
+    prepare_csv(root / "corpus" / "metadata.csv", root / "manifests", TextFrontend(normalize=False),
+                num_dev=4, num_test=2, seed=0)
+    return root / "manifests"

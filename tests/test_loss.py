@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import time
 
 import pytest
 import torch
@@ -133,4 +134,10 @@ def _free_port() -> int:
 
 
 def test_two_ranks_equal_one_process_on_the_concatenated_batch():
-    mp.start_processes(_worker, args=(2, _free_port()), nprocs=2, join=True, start_method="fork")
+    context = mp.spawn(_worker, args=(2, _free_port()), nprocs=2, join=False)
+    deadline = time.monotonic() + 120
+    while not context.join(timeout=1):  # re-raises a worker's failure
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail("the 2-rank gloo test did not finish within 120 s")

@@ -106,8 +106,7 @@ class TTSTask:
         return SpeechDataset(self.vocab, self.speaker_map)
 
     def _mels(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        mel = self.mel.to(batch["audio"].device)(batch["audio"])
-        return mel, num_frames(batch["audio_lens"])
+        return self.mel.to(batch["audio"].device).batch(batch["audio"], batch["audio_lens"])
 
     def _loss(self, model: nn.Module, batch: dict, guided_weight: float):
         mel, mel_lens = self._mels(batch)

@@ -43,13 +43,15 @@ def _rand(
 def shape_spectrum(white: torch.Tensor, exponents: torch.Tensor) -> torch.Tensor:
     """white (b, s) noise, exponents (b,) -> (b, s) unit-RMS noise with power spectral density ~ 1/f^exponent.
 
-    DC is removed; frequencies are clamped at the lowest non-zero bin.
+    DC is removed; frequencies are clamped at the lowest non-zero bin. The FFT runs at the next power of two
+    (the input is zero-extended, the output cropped): an arbitrary length such as a prime is many times slower.
     """
     s = white.shape[-1]
-    freqs = torch.fft.rfftfreq(s, device=white.device).clamp(min=1.0 / s)
+    n = 1 << max(0, (s - 1).bit_length())
+    freqs = torch.fft.rfftfreq(n, device=white.device).clamp(min=1.0 / n)
     gains = freqs[None, :] ** (-0.5 * exponents[:, None].to(freqs.dtype))
     gains[:, 0] = 0.0
-    noise = torch.fft.irfft(torch.fft.rfft(white, dim=-1) * gains, n=s, dim=-1)
+    noise = torch.fft.irfft(torch.fft.rfft(white, n=n, dim=-1) * gains, n=n, dim=-1)[..., :s]
     return noise / noise.pow(2).mean(-1, keepdim=True).sqrt().clamp(min=_EPS)
 
 
@@ -137,14 +139,13 @@ class WaveAugment(nn.Module):
         """wav (b, s), lengths (b,) -> augmented (b, s); samples beyond each length are returned unchanged."""
         b, s = wav.shape
         u = _rand((b, 5), generator, wav.device)
-        white = _randn((b, s), generator, wav.device)
         noisy = u[:, 0] < self.prob
         snr = self.snr_db[0] + (self.snr_db[1] - self.snr_db[0]) * u[:, 1]
         gain = 10.0 ** ((self.gain_db[0] + (self.gain_db[1] - self.gain_db[0]) * u[:, 2]) / 20.0)
         out = wav
         if self.num_sources:
             source = (u[:, 3] * self.num_sources).long().clamp(max=self.num_sources - 1)
-            noise = shape_spectrum(white, self.source_exponents[source])
+            noise = shape_spectrum(_randn((b, s), generator, wav.device), self.source_exponents[source])
             from_file = source >= len(self.colors)
             if len(self.noise_sizes) and bool(from_file.any()):
                 rows = from_file.nonzero().squeeze(1)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+import torch.nn.functional as F
 import torchaudio
 from torch import nn
 
@@ -90,7 +91,26 @@ class MelSpectrogram(nn.Module):
             owner._non_persistent_buffers_set.add(leaf)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        """wav (b, samples) float -> log-mel (b, 100, frames), frames = samples // 256 + 1."""
-        mel = self.spec(wav.float())
-        return torch.log(torch.clamp(mel, min=LOG_CLIP))
+        """wav (b, samples) float -> log-mel (b, 100, frames), frames = samples // 256 + 1; float32 under autocast."""
+        with torch.autocast(device_type=wav.device.type, enabled=False):
+            mel = self.spec(wav.float())
+            return torch.log(torch.clamp(mel, min=LOG_CLIP))
+
+    def batch(self, wav: torch.Tensor, wav_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zero-padded wav (b, samples), wav_lens (b,) -> mel (b, 100, frames), mel_lens (b,) = num_frames(wav_lens).
+
+        Each item's frames equal the mel of that item alone: its end is reflect-padded at its own length (as the
+        centred STFT does for a lone waveform) instead of running into the batch's zero padding. Holds for items
+        longer than n_fft / 2 = 512 samples (shorter ones cannot be reflect-padded alone either).
+        """
+        s = wav.shape[1]
+        if wav_lens.numel() and (int(wav_lens.min()) < 1 or int(wav_lens.max()) > s):
+            raise ValueError(f"wav_lens must lie in 1..{s} (the padded length), got {wav_lens.tolist()}")
+        half = N_FFT // 2
+        pad = torch.arange(s, device=wav.device)[None, :] >= wav_lens[:, None]
+        wav = wav.masked_fill(pad, 0.0)
+        k = torch.arange(half, device=wav.device)
+        reflected = wav.gather(1, (wav_lens[:, None] - 2 - k).clamp(min=0))
+        wav = F.pad(wav, (0, half)).scatter(1, wav_lens[:, None] + k, reflected)
+        return self(wav)[..., : num_frames(s)], num_frames(wav_lens)
 

@@ -17,6 +17,7 @@ import threading
 import weakref
 from pathlib import Path
 
+import espeakng_loader
 import numpy as np
 
 __all__ = ["EspeakSynth", "list_speakers", "trim_silence"]
@@ -51,12 +52,6 @@ class _EspeakLibrary:
     _instance_lock = threading.Lock()
 
     def __init__(self) -> None:
-        try:
-            import espeakng_loader
-        except ImportError as error:
-            raise RuntimeError(
-                "espeak-ng synthesis needs the 'espeakng-loader' package: pip install espeakng-loader"
-            ) from error
         source = Path(espeakng_loader.get_library_path())
         if not source.is_file():
             raise RuntimeError(f"espeak-ng library not found at {source}: reinstall espeakng-loader")
@@ -84,10 +79,10 @@ class _EspeakLibrary:
             return cls._instance
 
     def voice_file(self, voice: str) -> str:
-        """The name to give espeak for ``voice`` ('en-us+Andy' -> 'gmw/en-us+andy'), so that it loads the voice file
-        directly instead of scanning every voice file to find it, and finds the variant's lower-case alias."""
+        """The name to give espeak for ``voice`` ('en-us+m3' -> 'gmw/en-us+m3'), so that it loads the voice file
+        directly instead of scanning every voice file to find it."""
         base, plus, variant = voice.partition("+")
-        return self._voice_files.get(base.lower(), base) + plus + variant.lower()
+        return self._voice_files.get(base.lower(), base) + plus + variant
 
     def _load(self) -> int:
         """dlopen the private copy, initialise it and install the callback; returns the sample rate."""
@@ -127,13 +122,14 @@ class _EspeakLibrary:
             _unload_library(lib._handle)
         self._load()
 
-    def _collect(self, wav: ctypes.POINTER(ctypes.c_short), num_samples: int, events: int) -> int:
+    def _collect(self, wav: ctypes.POINTER(ctypes.c_short), num_samples: int, events: int | None) -> int:
+        """espeak's synth callback: keep the chunk of samples."""
         if num_samples > 0 and wav:
             self._chunks.append(ctypes.string_at(wav, num_samples * 2))
         return 0  # 0 = continue synthesis
 
     def _fresh(self, voice_file: str) -> ctypes.CDLL | None:
-        """A freshly loaded library with ``voice_file`` selected, or None if espeak has no such voice (hold the lock)."""
+        """A freshly loaded library with ``voice_file`` selected, or None without such a voice. Hold the lock."""
         if self._dirty or self._lib is None:
             self._reload()
         self._dirty = True
@@ -164,34 +160,30 @@ class _EspeakLibrary:
 
 
 def _mirror_data(data: Path, root: Path) -> tuple[Path, dict[str, str], set[str]]:
-    """Mirror espeak-ng's data folder under ``root`` with symlinks, the files in ``lang/`` and ``voices/`` under
-    lower-case names; return the mirror, a map from voice name to its file ('en-us' -> 'gmw/en-us') and the
-    names of the variants ('m3', 'andy', ...).
+    """Mirror espeak-ng's data folder under ``root`` with symlinks, the voice files in ``lang/`` under lower-case
+    names; return the mirror, a map from voice name to its file ('en-us' -> 'gmw/en-us') and the variant names.
 
-    espeak_SetVoiceByName lower-cases its argument, so 'gmw/en-US' never matches its file and espeak scans all
-    voice files instead (5-10 ms, paid on every utterance because the library is reloaded each time), and mixed-case
-    variants such as 'Andy' are never found. Where symlinks cannot be made, the original folder is used.
+    espeak_SetVoiceByName loads a voice file at once only when given its path in lower case ('gmw/en'); for
+    'en-us' or 'gmw/en-US' it scans every voice file (5-10 ms, paid on every utterance because the library is
+    reloaded each time). Where symlinks cannot be made, the original folder is used.
     """
     mirror = root / "espeak-ng-data"
     voices: dict[str, str] = {}
     try:
         mirror.mkdir()
         for entry in data.iterdir():
-            if entry.name not in ("lang", "voices"):
+            if entry.name != "lang":
                 (mirror / entry.name).symlink_to(entry)
-        for folder in ("lang", "voices"):
-            for file in sorted((data / folder).rglob("*")):
-                relative = file.relative_to(data / folder).as_posix().lower()
-                alias = mirror / folder / relative
-                if file.is_file() and not alias.exists():
-                    alias.parent.mkdir(parents=True, exist_ok=True)
-                    alias.symlink_to(file)
-                    if folder == "lang":
-                        voices.setdefault(file.name.lower(), relative)
+        for file in sorted((data / "lang").rglob("*")):
+            relative = file.relative_to(data / "lang").as_posix().lower()
+            alias = mirror / "lang" / relative
+            if file.is_file() and not alias.exists():
+                alias.parent.mkdir(parents=True, exist_ok=True)
+                alias.symlink_to(file)
+                voices.setdefault(file.name.lower(), relative)
     except OSError:
         mirror, voices = data, {}
-    variants = {file.name.lower() for file in (mirror / "voices" / "!v").iterdir()}
-    return mirror, voices, variants
+    return mirror, voices, {file.name for file in (data / "voices" / "!v").iterdir()}
 
 
 def trim_silence(audio: np.ndarray, sample_rate: int, keep: float = 0.1, threshold_db: float = -40.0) -> np.ndarray:
@@ -228,7 +220,7 @@ class EspeakSynth:
         self.pitch = pitch
         self.pitch_range = pitch_range
         self._library = _EspeakLibrary.get()
-        if variant is not None and variant.lower() not in self._library.variants:
+        if variant is not None and variant not in self._library.variants:
             raise ValueError(f"espeak-ng has no voice variant {variant!r}: use one such as 'm3' or 'f2'")
         self._voice_file = self._library.voice_file(f"{voice}+{variant}" if variant else voice)
         if not self._library.has_voice(self._voice_file):
@@ -256,7 +248,9 @@ class EspeakSynth:
 
 
 # English base voices (accents) and voice variants that still sound like a human speaker.
-_BASE_VOICES = ("en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-us-nyc", "en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
+_BASE_VOICES = (
+    "en-us", "en", "en-gb-x-rp", "en-gb-scotland", "en-us-nyc", "en-029", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
+)
 _MALE_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7")
 _FEMALE_VARIANTS = ("f1", "f2", "f3", "f4", "f5")
 

@@ -2,8 +2,8 @@
 
 A checkpoint is a directory ``<exp_dir>/checkpoints/step-00001234/`` holding
 ``model.safetensors``, ``optimizer.pt`` (tensors and numbers only; read with ``weights_only=True``),
-``scheduler.json``, ``trainer_state.json`` (step, data position, counters), ``rng-rank<r>.json`` (one per
-process), ``config.yaml`` (the resolved config) and, written last, ``COMPLETE``. It is assembled in a hidden
+``scheduler.json``, ``trainer_state.json`` (step, data position, counters), ``config.yaml`` (the resolved
+config) and, written last, ``COMPLETE``. (No RNG state: the loop seeds every step from (seed, step, rank).) It is assembled in a hidden
 temporary directory and renamed into place, so a run killed at any moment leaves either a whole checkpoint or
 none. Exported models (``export/``) are separate: they hold what inference needs, not training state.
 """
@@ -12,13 +12,11 @@ from __future__ import annotations
 import errno
 import json
 import os
-import random
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -44,47 +42,6 @@ def list_checkpoints(ckpt_root: Path) -> list[Path]:
         return []
     found = [p for p in ckpt_root.iterdir() if _STEP_DIR.match(p.name) and (p / COMPLETE).is_file()]
     return sorted(found, key=lambda p: p.name, reverse=True)
-
-
-def rng_state() -> dict[str, Any]:
-    state = {
-        "python": _jsonable(random.getstate()),
-        "numpy": _jsonable(np.random.get_state()),
-        "torch": torch.get_rng_state().tolist(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = [s.tolist() for s in torch.cuda.get_rng_state_all()]
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(_python_state(state["python"]))
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda"]])
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, (tuple, list)):
-        return [_jsonable(x) for x in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
-def _python_state(obj: list) -> tuple:
-    version, internal, gauss = obj
-    return (version, tuple(internal), gauss)
-
-
-def write_rank_files(tmp: Path, rank: int) -> None:
-    """Every process writes its own RNG state into the shared temporary directory."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    _write_json(tmp / f"rng-rank{rank}.json", rng_state())
 
 
 def write_main_files(
@@ -134,7 +91,7 @@ def describe_write_error(exc: OSError, where: Path, ckpt_root: Path) -> str:
     return f"could not write checkpoint {where} ({what}); earlier checkpoints are intact: {kept}"
 
 
-def load_checkpoint(path: Path, rank: int) -> dict[str, Any]:
+def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read and validate every file of a checkpoint; raises CheckpointError naming the bad file."""
     out: dict[str, Any] = {}
     current = path
@@ -147,8 +104,6 @@ def load_checkpoint(path: Path, rank: int) -> dict[str, Any]:
         out["scheduler"] = json.loads(current.read_text())
         current = path / "trainer_state.json"
         out["trainer"] = json.loads(current.read_text())
-        current = path / f"rng-rank{rank}.json"
-        out["rng"] = json.loads(current.read_text()) if current.is_file() else None
     except Exception as exc:  # any parse failure means the file is damaged
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"checkpoint file {current} is unreadable ({reason})") from None

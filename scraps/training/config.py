@@ -89,6 +89,14 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0]
 
 
+def _nearest(key: str, valid: list[str]) -> list[str]:
+    """The valid key a typo most likely meant: one that extends or truncates it, else the closest spelling."""
+    extended = [v for v in valid if v.startswith(key) or key.startswith(v)]
+    if extended:
+        return [max(extended, key=lambda v: difflib.SequenceMatcher(None, key, v).ratio())]
+    return difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+
+
 def _check_keys(schema: Any, layer: Any, prefix: str) -> None:
     """Refuse keys of ``layer`` that ``schema`` does not have, suggesting the nearest one."""
     if not isinstance(layer, DictConfig) or not isinstance(schema, DictConfig):
@@ -99,7 +107,7 @@ def _check_keys(schema: Any, layer: Any, prefix: str) -> None:
     for key in layer.keys():
         full = f"{prefix}{key}"
         if key not in valid:
-            near = difflib.get_close_matches(str(key), [str(v) for v in valid], n=1, cutoff=0.5)
+            near = _nearest(str(key), [str(v) for v in valid])
             hint = f"; did you mean '{prefix}{near[0]}'?" if near else f"; valid keys here: {', '.join(map(str, valid))}"
             raise ConfigError(f"unknown config key '{full}'{hint}")
         _check_keys(schema[key] if OmegaConf.is_config(schema.get(key)) else None, layer[key], f"{full}.")

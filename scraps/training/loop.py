@@ -6,8 +6,8 @@ progress and TensorBoard logs, validation every N steps, atomic checkpoints with
 graceful SIGINT/SIGTERM, and the final export.
 
 Resume is exact: the data order is a pure function of (seed, epoch) and the loop records how many batches of
-the epoch it consumed, so a rerun replays the sampler to the same position; per-step randomness (augmentation)
-comes from a generator seeded by (seed, step, rank); the global RNGs, optimiser and scheduler are restored.
+the epoch it consumed, so a rerun replays the sampler to the same position; every random draw of a step
+(dropout, augmentation) is seeded by (seed, step, rank); the optimiser and scheduler states are restored.
 """
 from __future__ import annotations
 
@@ -79,9 +79,11 @@ class _ReplaySampler:
     def __iter__(self) -> Iterator[CutSet]:
         self.sampler.set_epoch(self.epoch)
         it = iter(self.sampler)
+        # only next() continues a lhotse sampler: iterating it again (e.g. `yield from`) restarts the epoch
         for _ in range(self.skip):
             next(it, None)
-        yield from it
+        while (batch := next(it, None)) is not None:
+            yield batch
 
 
 def load_cuts(cfg: DictConfig, name: str) -> CutSet:
@@ -207,7 +209,7 @@ def train(task: Task, cfg: DictConfig, *, resume: bool = True) -> Path:
     scheduler = make_scheduler(optimizer, tc, frozen[1] if frozen else 0)
     state = TrainState()
     if resume:
-        state = _resume(model, optimizer, scheduler, ckpt_root, accelerator.process_index) or state
+        state = _resume(model, optimizer, scheduler, ckpt_root) or state
     elif is_main and ckpt.list_checkpoints(ckpt_root):
         log.info("--no-resume: starting from step 0; existing checkpoints will be replaced as new ones are written")
     # the scheduler stays unprepared: it steps once per optimiser step, whatever the number of processes
@@ -297,8 +299,12 @@ def _next_on_all_ranks(batches: Iterator[dict], accelerator: Accelerator) -> dic
 def _train_step(task: Task, model: nn.Module, batch: dict, state: TrainState, accelerator: Accelerator,
                 optimizer, scheduler, unwrapped: nn.Module, tc: DictConfig) -> bool:
     """Forward, NaN guard, backward, clip, optimiser step. True when an optimiser step was taken."""
+    # Every random draw of a step (dropout, augmentation) is a pure function of (seed, step, rank), so a resumed
+    # run repeats the uninterrupted one exactly, whatever else consumed random numbers before.
+    step_seed = (tc.seed * 1_000_003 + state.step) * 1009 + accelerator.process_index
+    torch.manual_seed(step_seed)
     gen = torch.Generator(device=accelerator.device)
-    gen.manual_seed((tc.seed * 1_000_003 + state.step) * 1009 + accelerator.process_index)
+    gen.manual_seed(step_seed)
     with accelerator.accumulate(model):
         with accelerator.autocast():
             loss, stats = task.training_step(model, batch, state.step, gen)
@@ -374,8 +380,6 @@ def _save(accelerator: Accelerator, model: nn.Module, optimizer, scheduler, stat
     tmp = ckpt.tmp_dir(ckpt_root, state.step)
     final = ckpt.step_dir(ckpt_root, state.step)
     try:
-        ckpt.write_rank_files(tmp, accelerator.process_index)
-        accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             ckpt.write_main_files(
                 tmp,
@@ -392,18 +396,16 @@ def _save(accelerator: Accelerator, model: nn.Module, optimizer, scheduler, stat
     accelerator.wait_for_everyone()
 
 
-def _resume(model: nn.Module, optimizer, scheduler, ckpt_root: Path, rank: int) -> TrainState | None:
+def _resume(model: nn.Module, optimizer, scheduler, ckpt_root: Path) -> TrainState | None:
     for path in ckpt.list_checkpoints(ckpt_root):
         try:
-            data = ckpt.load_checkpoint(path, rank)
+            data = ckpt.load_checkpoint(path)
             model.load_state_dict(data["model"])
         except (ckpt.CheckpointError, RuntimeError) as exc:
             log.warning(f"skipping damaged checkpoint {path.name}: {str(exc).splitlines()[0]}")
             continue
         optimizer.load_state_dict(data["optimizer"])
         scheduler.load_state_dict(data["scheduler"])
-        if data["rng"] is not None:
-            ckpt.set_rng_state(data["rng"])
         log.info(f"resuming from {path} (step {data['trainer']['step']})")
         return TrainState(**data["trainer"])
     return None

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 import torch
-import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch import nn
 
 from scraps.audio.augment import WaveAugment

@@ -1,0 +1,191 @@
+"""The shared training loop, driven through the SCRAPS and TTS tasks on a tiny generated corpus."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from accelerate.state import AcceleratorState, GradientState
+from safetensors.torch import load_file
+
+from scraps.training.config import ConfigError, load_config
+from scraps.training.loop import train
+from scraps.training.scraps_task import ScrapsRecipeConfig, ScrapsTask
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_SCRAPS = [
+    "model.phonetic.dim=32", "model.phonetic.layers=1", "model.phonetic.heads=2",
+    "model.acoustic.dim=32", "model.acoustic.layers=1", "model.acoustic.heads=2",
+    "model.integrator_dim=32", "model.embed_dim=32",
+    "train.batch_size=4", "train.warmup_steps=2", "train.lr=3e-3", "train.log_every=2",
+]
+TINY_TTS = [
+    "model.encoder.dim=32", "model.encoder.layers=1", "model.encoder.heads=2",
+    "model.decoder.dim=32", "model.decoder.layers=1", "model.decoder.heads=2", "model.decoder.prenet_dim=32",
+    "model.decoder.postnet_channels=32", "model.decoder.postnet_layers=2", "model.speaker_dim=8",
+    "val.free_running=2", "val.plots=false",
+    "train.batch_size=4", "train.warmup_steps=2", "train.lr=3e-3", "train.log_every=2",
+]
+
+
+def _run(schema, make_task, overrides: list[str]) -> Path:
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    cfg = load_config(schema, None, overrides)
+    return train(make_task(cfg), cfg)
+
+
+def _scraps(corpus: Path, exp: Path, *extra: str) -> Path:
+    return _run(ScrapsRecipeConfig, ScrapsTask, [f"exp_dir={exp}", f"data.dir={corpus}", *TINY_SCRAPS, *extra])
+
+
+@pytest.fixture(scope="module")
+def scraps_run(tiny_corpus, tmp_path_factory) -> Path:
+    exp = tmp_path_factory.mktemp("scraps") / "run"
+    _scraps(tiny_corpus, exp, "train.max_steps=8", "train.val_every=4", "train.ckpt_every=4", "train.keep_last=5")
+    return exp
+
+
+def test_run_layout_checkpoints_and_export(scraps_run):
+    from scraps import ScrapsModel
+
+    names = sorted(p.name for p in (scraps_run / "checkpoints").iterdir())
+    assert names == ["step-00000004", "step-00000008"]
+    for name in names:
+        files = {p.name for p in (scraps_run / "checkpoints" / name).iterdir()}
+        assert {"model.safetensors", "optimizer.pt", "scheduler.json", "trainer_state.json",
+                "config.yaml", "COMPLETE"} <= files
+    rows = [json.loads(line) for line in (scraps_run / "validation.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [4, 8]
+    assert all(0.0 <= r["r1_p2a"] <= 1.0 for r in rows)
+    model = ScrapsModel.from_pretrained(scraps_run / "export")
+    assert (scraps_run / "export" / "config.yaml").read_text().count("max_steps: 8") == 1
+    final = load_file(str(scraps_run / "checkpoints" / "step-00000008" / "model.safetensors"))
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, final[k]), k
+
+
+def test_rerun_resumes_to_identical_parameters(scraps_run, tiny_corpus, tmp_path):
+    # Simulate a run that stopped after its step-4 checkpoint: copy the run without its later state, rerun.
+    exp = tmp_path / "resumed"
+    shutil.copytree(scraps_run, exp, ignore=shutil.ignore_patterns("step-00000008", "export", "tb"))
+    _scraps(tiny_corpus, exp, "train.max_steps=8", "train.val_every=4", "train.ckpt_every=4", "train.keep_last=5")
+    uninterrupted = load_file(str(scraps_run / "export" / "model.safetensors"))
+    resumed = load_file(str(exp / "export" / "model.safetensors"))
+    assert uninterrupted.keys() == resumed.keys()
+    for k in uninterrupted:
+        torch.testing.assert_close(resumed[k], uninterrupted[k], atol=1e-6, rtol=0, msg=k)
+
+
+def test_scraps_loss_falls_on_tiny_corpus(tiny_corpus):
+    from scraps.data import make_dataloader, make_sampler
+    from scraps.training.loop import load_cuts
+
+    torch.manual_seed(0)
+    cfg = load_config(ScrapsRecipeConfig, None, [f"data.dir={tiny_corpus}", *TINY_SCRAPS, "augment.enabled=false"])
+    task = ScrapsTask(cfg)
+    model = task.build_model()
+    batch = next(iter(make_dataloader(task.dataset(), make_sampler(load_cuts(cfg, "cuts_train.jsonl.gz"),
+                                                                    batch_size=8, shuffle=False))))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for step in range(40):
+        loss, _ = task.training_step(model, batch, step, torch.Generator().manual_seed(step))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        task.after_optimizer_step(model)
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.5 * losses[0], losses[::8]
+
+
+def test_config_typo_is_refused_with_the_nearest_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown config key 'train\.max_step'; did you mean 'train\.max_steps'"):
+        load_config(ScrapsRecipeConfig, None, ["train.max_step=3"])
+    with pytest.raises(ConfigError, match="train.batch_size"):
+        load_config(ScrapsRecipeConfig, None, ["train.batch_size=many"])
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("model:\n  integrater: shared\n")
+    with pytest.raises(ConfigError, match="did you mean 'model.integrator'"):
+        load_config(ScrapsRecipeConfig, cfg_file, [])
+
+
+def test_recipe_refuses_bad_config_in_one_line_and_writes_nothing(tmp_path):
+    exp = tmp_path / "never"
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "recipes" / "pretrain_scraps.py"), "--config",
+         str(REPO / "egs" / "demo" / "conf" / "scraps.yaml"), f"exp_dir={exp}", "train.lr_rate=1"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: unknown config key 'train.lr_rate'; did you mean 'train.lr'?"
+    assert not exp.exists()
+
+
+def test_tts_init_from_scraps_and_freeze(scraps_run, tiny_corpus, tmp_path):
+    from tts.model import TTSModel
+    from tts.training import TTSRecipeConfig, TTSTask
+
+    export = scraps_run / "export"
+    common = [f"data.dir={tiny_corpus}", *TINY_TTS, "train.max_steps=4", "train.val_every=2", "train.ckpt_every=4"]
+    _run(TTSRecipeConfig, TTSTask, [f"exp_dir={tmp_path / 'frozen'}", f"init_from_scraps={export}",
+                                    "freeze_encoder_steps=4", f"val.scraps_scorer={export}", *common])
+    tts = TTSModel.from_pretrained(tmp_path / "frozen" / "export").state_dict()
+    scraps_state = load_file(str(export / "model.safetensors"))
+    enc = [k for k in tts if k.startswith("phonetic_encoder.")]
+    assert enc and all(torch.equal(tts[k], scraps_state[k]) for k in enc)  # frozen: still the SCRAPS weights
+    rows = [json.loads(x) for x in (tmp_path / "frozen" / "validation.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4] and all(-1 <= r["scraps_score"] <= 1 for r in rows)
+
+    _run(TTSRecipeConfig, TTSTask, [f"exp_dir={tmp_path / 'scratch'}", *common])
+    from tts.compare import ComparisonError, compare, write_comparison
+
+    with pytest.raises(ComparisonError, match="differ in more than the initialisation"):
+        compare(tmp_path / "scratch", tmp_path / "frozen")  # val.scraps_scorer differs
+    _run(TTSRecipeConfig, TTSTask, [f"exp_dir={tmp_path / 'unfrozen'}", f"init_from_scraps={export}", *common])
+    tts2 = TTSModel.from_pretrained(tmp_path / "unfrozen" / "export").state_dict()
+    assert not all(torch.equal(tts2[k], scraps_state[k]) for k in enc)  # not frozen: it trained
+    result = write_comparison(tmp_path / "scratch", tmp_path / "unfrozen", tmp_path / "cmp")
+    assert {"speedup", "steps_to_target", "steps_to_diagonal", "target_loss"} <= result.keys()
+    assert result["steps_to_target"]["scratch"] == 4
+    assert (tmp_path / "cmp" / "convergence.png").stat().st_size > 1000
+
+
+def test_tts_recipe_refuses_a_mismatched_scraps_export(scraps_run, tiny_corpus, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "recipes" / "train_tts.py"), "--config", str(REPO / "egs" / "demo" / "conf" /
+         "tts.yaml"), "--init-from-scraps", str(scraps_run / "export"), f"exp_dir={tmp_path / 'x'}",
+         f"data.dir={tiny_corpus}", "data.speakers=null", "model.encoder.dim=48", "model.encoder.heads=2", "model.encoder.layers=1"],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and "48" in last and "32" in last, last
+
+
+@pytest.mark.skipif(shutil.which("accelerate") is None and not (Path(sys.executable).parent / "accelerate").exists(),
+                    reason="accelerate launcher not installed")
+def test_two_processes_equal_one_process_on_the_concatenated_batch(tmp_path):
+    launcher = Path(sys.executable).parent / "accelerate"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    script = REPO / "tests" / "ddp_equivalence.py"
+    proc = subprocess.run(
+        [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--main_process_port", "29617",
+         str(script), str(tmp_path / "ddp.pt")], capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    single = subprocess.run([sys.executable, str(script), str(tmp_path / "one.pt")], capture_output=True,
+                            text=True, timeout=300, env=env)
+    assert single.returncode == 0, single.stderr[-3000:]
+    ddp = torch.load(tmp_path / "ddp.pt", weights_only=True)
+    one = torch.load(tmp_path / "one.pt", weights_only=True)
+    torch.testing.assert_close(ddp["loss"], one["loss"], atol=1e-5, rtol=0)
+    assert ddp["grads"].keys() == one["grads"].keys()
+    for k in one["grads"]:
+        torch.testing.assert_close(ddp["grads"][k], one["grads"][k], atol=1e-5, rtol=1e-4, msg=k)
