@@ -35,7 +35,7 @@ from scraps.evaluation import (
 )
 from scraps.export import ModelDirError
 from scraps.model import ScrapsModel
-from scraps.text import TextError, TextFrontend
+from scraps.text import TextError
 
 USER_ERRORS = (ModelDirError, AudioError, TextError, DataError, ASRUnavailable)
 LIST_COLUMNS = ("line", "audio", "text", "score", "error")
@@ -65,14 +65,15 @@ def _seed(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="scraps", description="SCRAPS scoring and evaluation")
+    parser = _Parser(prog="scraps", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     common = _Parser(add_help=False)
     common.add_argument("--model", required=True, type=Path, help="SCRAPS export directory (config.yaml, ...)")
     common.add_argument("--batch-size", type=_positive_int, default=16, help="utterances per forward pass")
-    common.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    common.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
 
-    score = sub.add_parser("score", parents=[common], help="SCRAPS score of one pair or of a list of pairs")
+    about = "SCRAPS score (cosine in [-1, 1]) of one (audio, text) pair, or of a list of pairs"
+    score = sub.add_parser("score", parents=[common], help=about, description=about)
     score.add_argument("--audio", type=Path, help="wav/flac file (one pair)")
     what = score.add_mutually_exclusive_group()
     what.add_argument("--text", help="its transcript (goes through the export's text frontend)")
@@ -81,11 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--out", type=Path, help="with --list: CSV to write (line,audio,text,score,error)")
     score.set_defaults(func=_score)
 
-    ev = sub.add_parser("evaluate", parents=[common], help="retrieval, sensitivity and robustness report")
+    about = "retrieval, phoneme-substitution sensitivity and noise robustness report (JSON, markdown, PNG)"
+    ev = sub.add_parser("evaluate", parents=[common], help=about, description=about)
     ev.add_argument("--cuts", required=True, type=Path, help="test manifest (lhotse CutSet, e.g. cuts_test.jsonl.gz)")
     ev.add_argument("--out", required=True, type=Path, help="report directory (report.json, report.md, *.png)")
     ev.add_argument("--seed", type=_seed, default=0, help="seed of every random draw")
     ev.add_argument("--asr", choices=["pocketsphinx"], help="also correlate scores with an ASR's word error rate")
+    ev.add_argument(
+        "--asr-utts", type=_positive_int, default=20,
+        help="utterances the ASR decodes, clean and under each of the 7 noise conditions (pocketsphinx runs at "
+        "about real time on one core)",
+    )  # fmt: skip
     ev.set_defaults(func=_evaluate)
     return parser
 
@@ -113,8 +120,8 @@ def _score(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list_rows(path: Path) -> Iterator[tuple[int, str, str]]:
-    """(line number, audio field, text field) for every non-blank line; a line without '|' gives text ''."""
+def _list_rows(path: Path) -> Iterator[tuple[int, str, str | None]]:
+    """(line number, audio field, text field) for every non-blank line; text is None in a line without '|'."""
     if not path.is_file():
         raise UsageError(f"pair list not found: {path}; give a file of 'audio|text' lines")
     with open(path, encoding="utf-8") as f:
@@ -122,12 +129,12 @@ def _list_rows(path: Path) -> Iterator[tuple[int, str, str]]:
             line = line.rstrip("\r\n")
             if line.strip():
                 audio, sep, text = line.partition("|")
-                yield number, audio.strip(), text.strip() if sep else ""
+                yield number, audio.strip(), text.strip() if sep else None
 
 
 def _score_list(args: argparse.Namespace) -> int:
     model = _load_model(args)
-    frontend: TextFrontend = model_frontend(model)
+    frontend = model_frontend(model)
     rows = list(_list_rows(args.list))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     chunk_size = 16 * args.batch_size  # rows whose audio is held at once
@@ -141,8 +148,8 @@ def _score_list(args: argparse.Namespace) -> int:
             good: list[tuple[int, list[int], torch.Tensor]] = []
             for k, (number, audio, text) in enumerate(chunk):
                 try:
-                    if not audio:
-                        raise UsageError("no audio path; expected 'audio|text'")
+                    if not audio or text is None:
+                        raise UsageError("expected a row 'audio|text'")
                     ids = encode_text(model, frontend, text)
                     wav = load_audio(args.list.parent / audio)
                     check_audio(wav, model, audio)
@@ -150,11 +157,8 @@ def _score_list(args: argparse.Namespace) -> int:
                 except (AudioError, TextError, UsageError) as exc:
                     errors[k] = str(exc)
                     bar.write(f"{args.list}:{number}: skipped: {exc}", file=sys.stderr)
-            if good:
-                rows_k, ids, waves = zip(*good)
-                by_row = dict(zip(rows_k, score_ids_audios(model, ids, waves, args.batch_size)))
-            else:
-                by_row = {}
+            ks, ids, waves = [g[0] for g in good], [g[1] for g in good], [g[2] for g in good]
+            by_row = dict(zip(ks, score_ids_audios(model, ids, waves, args.batch_size)))
             for k, (number, audio, text) in enumerate(chunk):
                 score = f"{by_row[k]:.6f}" if k in by_row else ""
                 writer.writerow((number, audio, text, score, errors.get(k, "")))
@@ -194,7 +198,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     report = {
         "model": str(args.model),
         "cuts": str(args.cuts),
-        **evaluate(model, data, seed=args.seed, batch_size=args.batch_size, asr=asr),
+        **evaluate(model, data, seed=args.seed, batch_size=args.batch_size, asr=asr, asr_utts=args.asr_utts),
     }
     paths = write_report(report, args.out)
     r, s = report["retrieval"], report["sensitivity"]["0.2"]

@@ -7,6 +7,7 @@ seeded by (seed, condition, utterance), so a report depends on the seed only, no
 """
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import warnings
@@ -220,6 +221,8 @@ def score_ids_audios(
     model: ScrapsModel, ids: Sequence[Sequence[int]], waves: Sequence[torch.Tensor], batch_size: int = 16
 ) -> list[float]:
     """SCRAPS score of each (phoneme ids, 24 kHz waveform (samples,)) pair, batched -> n floats."""
+    if not ids:
+        return []
     return pair_scores(embed_phoneme_ids(model, ids, batch_size), embed_waves(model, waves, batch_size)).tolist()
 
 
@@ -336,9 +339,8 @@ class PocketsphinxASR:
                 "pocketsphinx is not installed; install the extra with `pip install 'scraps-tts[eval]'`"
             ) from None
         self._decoder = pocketsphinx.Decoder(samprate=self.SAMPLE_RATE, loglevel="FATAL")
-        version = getattr(pocketsphinx, "__version__", "5")
         self.description = (
-            f"pocketsphinx {version}, bundled en-us model + generic trigram LM: a coarse recogniser (tens of % WER "
+            f"pocketsphinx {importlib.metadata.version('pocketsphinx')}, bundled en-us model + generic trigram LM: a coarse recogniser (tens of % WER "
             "on clean read speech, worse on synthetic voices); read the correlation's sign and size, not its decimals"
         )
 
@@ -437,22 +439,25 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 16,
     asr: Recognizer | None = None,
+    asr_utts: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Retrieval, substitution sensitivity, noise robustness (and score/WER agreement with ``asr``) -> report dict.
 
+    ``asr`` decodes the first ``asr_utts`` utterances (all when None), clean and under every noise condition.
     See :data:`DEFINITIONS` (stored in the report) for what each number means.
     """
     n = len(data.waves)
     if n < 2:
         raise DataError(f"evaluation needs at least 2 usable utterances, got {n} ({len(data.skipped)} skipped)")
     conditions = _noise_conditions(seed)
-    steps = 1 + len(SUBSTITUTION_RATES) + len(conditions) + (n * (1 + len(conditions)) if asr else 0)
+    m = min(n, asr_utts or n) if asr else 0
+    steps = 1 + len(SUBSTITUTION_RATES) + len(conditions) + m * (1 + len(conditions))
     bar = tqdm(total=steps, desc="evaluate", disable=not progress)
 
     def word_error_rates(waves: list[torch.Tensor]) -> list[float]:
         out = []
-        for reference, wav in zip(data.references, waves):
+        for reference, wav in zip(data.references[:m], waves[:m]):
             out.append(word_error_rate(reference, asr.transcribe(wav)))
             bar.update()
         return out
@@ -507,10 +512,11 @@ def evaluate(
     bar.close()
 
     if asr:
-        all_scores = [s for key in wer for s in scores[key]]
+        all_scores = [s for key in wer for s in scores[key][:m]]
         all_wer = [w for key in wer for w in wer[key]]
         report["asr"] = {
             "engine": asr.description,
+            "n_utterances": m,
             "reference": "supervision custom 'normalized' (spoken form); lower-cased, punctuation dropped",
             "conditions": list(wer),
             "mean_wer": {key: float(np.mean(v)) for key, v in wer.items()},
@@ -567,7 +573,8 @@ def _markdown(report: dict[str, Any]) -> str:
         rho = asr["spearman_score_wer"]
         lines += [
             "",
-            f"Spearman correlation of SCRAPS score and WER over {asr['n_pairs']} (utterance, noise condition) pairs: "
+            f"Spearman correlation of SCRAPS score and WER over {asr['n_pairs']} (utterance, noise condition) pairs "
+            f"({asr['n_utterances']} utterances, clean and noisy): "
             f"**{'undefined (constant WER or score)' if rho is None else f'{rho:.3f}'}**; clean WER "
             f"{pct(asr['mean_wer']['clean'])}. ASR: {asr['engine']}.",
         ]
@@ -610,7 +617,11 @@ def _plot_asr(report: dict[str, Any], path: Path) -> None:
     asr = report["asr"]
     fig = Figure(figsize=(5, 4), layout="constrained")
     ax = fig.subplots()
-    ax.scatter(asr["pairs"]["score"], asr["pairs"]["wer"], s=12, alpha=0.6)
+    m = asr["n_utterances"]
+    for k, condition in enumerate(asr["conditions"]):
+        part = slice(k * m, (k + 1) * m)
+        ax.scatter(asr["pairs"]["score"][part], asr["pairs"]["wer"][part], s=14, alpha=0.7, label=condition)
+    ax.legend(fontsize=7)
     ax.set_xlabel("SCRAPS score")
     ax.set_ylabel("word error rate")
     rho = asr["spearman_score_wer"]

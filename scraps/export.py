@@ -5,6 +5,7 @@ and nothing is ever unpickled.
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -41,6 +42,9 @@ def save_model_dir(
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    name = glob.escape(out_dir.name)
+    for stale in [*out_dir.parent.glob(f".{name}.tmp-*"), *out_dir.parent.glob(f".{name}.old-*")]:
+        shutil.rmtree(stale, ignore_errors=True)  # left by a process killed while exporting here
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
         with open(tmp / CONFIG, "w") as f:

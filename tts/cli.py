@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--text-file", help="UTF-8 file with one utterance per line ('-' for stdin)")
     p.add_argument("--out", help="output .wav for --text")
     p.add_argument("--out-dir", help="output folder for --text-file (files named by line number)")
-    p.add_argument("--speaker", help="speaker name or id (default: id 0)")
+    p.add_argument("--speaker", help="speaker name, else id (default: id 0)")
     p.add_argument("--list-speakers", action="store_true", help="print the model's speakers and exit")
     p.add_argument("--vocoder", default="auto", help="auto | griffinlim | Vocos hub id | Vocos directory")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
@@ -91,10 +91,10 @@ def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 def _writable_file(path: Path) -> Path:
     """Check before synthesising that ``path`` (a .wav) can be written; create its folder."""
-    if path.suffix.lower() != ".wav":
-        raise CLIError(f"output {path} must end in .wav (the output is a WAV file)")
     if path.is_dir():
         raise CLIError(f"output {path} is a directory; give a file name such as {path / 'out.wav'}")
+    if path.suffix.lower() != ".wav":
+        raise CLIError(f"output {path} must end in .wav (the output is a WAV file)")
     _writable_dir(path.parent)
     if path.exists() and not os.access(path, os.W_OK):
         raise CLIError(f"cannot write {path}: permission denied; choose another --out")
@@ -134,18 +134,22 @@ def write_wav(path: Path, wave: np.ndarray) -> None:
         raise CLIError(f"cannot write {path}: {str(exc).splitlines()[0]}; choose another output") from None
 
 
-def _report(name: str, utt: Utterance, max_len_ratio: float) -> None:
+def _report(name: str, utt: Utterance, guards: LengthGuards) -> None:
     print(f"{name}: {utt.duration:.2f} s of audio in {utt.wall_time:.2f} s (RTF {utt.rtf:.3f})", flush=True)
     if utt.hit_cap:
         print(
             f"warning: {name}: {utt.capped} of {utt.sentences} sentence(s) reached the length cap "
-            f"(--max-len-ratio {max_len_ratio:g} frames per phoneme) without a stop token; the end may be cut off "
-            "or babble (an undertrained model?)",
+            f"({guards.max_len_ratio:g} frames per phoneme, at most {guards.max_seconds:g} s) without a stop token; "
+            "the end may be cut off or babble (an undertrained model?)",
             file=sys.stderr,
         )
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.list_speakers:
+        for i, name in enumerate(TTSModel.from_pretrained(args.model).speakers or []):
+            print(f"{i}\t{name}")
+        return 0
     if args.text is not None:
         out = _writable_file(Path(args.out))
         text = _read_text("-") if args.text == "-" else args.text
@@ -154,10 +158,6 @@ def _run(args: argparse.Namespace) -> int:
         numbered = [(n, line) for n, line in enumerate(_read_text(args.text_file).splitlines(), 1) if line.strip()]
         if not numbered:
             raise CLIError(f"{args.text_file} holds no text (all lines are blank)")
-    if args.list_speakers:
-        for i, name in enumerate(TTSModel.from_pretrained(args.model).speakers or []):
-            print(f"{i}\t{name}")
-        return 0
     start = time.perf_counter()
     synth = Synthesizer.from_pretrained(
         args.model, vocoder=args.vocoder, device=args.device, guards=LengthGuards(max_len_ratio=args.max_len_ratio)
@@ -175,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
         if utt.error is not None:
             raise TextError(utt.error)
         write_wav(out, utt.wave)
-        _report(str(out), utt, args.max_len_ratio)
+        _report(str(out), utt, synth.guards)
         return 0
     width = max(4, len(str(numbered[-1][0])))
     written = 0
@@ -188,7 +188,7 @@ def _run(args: argparse.Namespace) -> int:
                 continue
             path = out_dir / f"{n:0{width}d}.wav"
             write_wav(path, utt.wave)
-            _report(str(path), utt, args.max_len_ratio)
+            _report(str(path), utt, synth.guards)
             written += 1
     skipped = len(numbered) - written
     print(f"wrote {written} file(s) to {out_dir}, skipped {skipped} line(s)", file=sys.stderr)

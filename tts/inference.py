@@ -270,8 +270,8 @@ class Synthesizer:
         pause = np.zeros(round(PAUSE_SECONDS * SAMPLE_RATE), dtype=np.float32)
         for i, utt in enumerate(utts):
             if utt.error is None:
-                parts = [audio[i, j] for j in range(utt.sentences)]
-                utt.wave = np.concatenate([x for j, part in enumerate(parts) for x in ((pause, part) if j else (part,))])
+                joined = [piece for j in range(utt.sentences) for piece in (pause, audio[i, j])][1:]
+                utt.wave = np.concatenate(joined)
         return utts
 
     def _render(self, ids_list: list[list[int]], speaker: int) -> tuple[list[np.ndarray], list[bool]]:

@@ -216,7 +216,8 @@ def write_vocos_dir(out_dir: str | Path, vocos: Vocos, config: dict[str, Any]) -
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / VOCOS_CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
-    save_file({k: v.detach().cpu().contiguous() for k, v in vocos.state_dict().items()}, str(out_dir / VOCOS_WEIGHTS[0]))
+    tensors = {k: v.detach().cpu().contiguous() for k, v in vocos.state_dict().items()}
+    save_file(tensors, str(out_dir / VOCOS_WEIGHTS[0]))
     return out_dir
 
 
@@ -268,8 +269,8 @@ def _looks_like_path(spec: str) -> bool:
 def load_vocoder(spec: str = "auto", device: str | torch.device = "cpu") -> Vocoder:
     """Resolve a vocoder choice: ``auto``, ``griffinlim``, a Vocos directory, or a hub id ("owner/name").
 
-    ``auto``: ``$SCRAPS_VOCOS_DIR`` when set (an error if it is not a Vocos directory), else ``charactr/vocos-mel-24khz``
-    from the Hugging Face cache (no network), else Griffin-Lim with one warning. A hub id is read from the cache
+    ``auto``: ``$SCRAPS_VOCOS_DIR`` when set (an error if it is not a Vocos directory), else
+    ``charactr/vocos-mel-24khz`` from the Hugging Face cache (no network), else Griffin-Lim with one warning. A hub id is read from the cache
     when there, else downloaded. Raises :class:`VocoderError` with one line.
     """
     if spec == "griffinlim":

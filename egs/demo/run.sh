@@ -1,53 +1,89 @@
 #!/usr/bin/env bash
 # The demo: the whole two-stage SCRAPS -> TTS experiment on an offline, synthetic multi-speaker corpus.
 #
-#   ./run.sh                         # all stages
-#   ./run.sh --stage 2 --stop-stage 2   # only SCRAPS pretraining
+#   ./run.sh                              # all stages
+#   ./run.sh --stage 2 --stop-stage 2     # only SCRAPS pretraining
+#   ./run.sh --nproc 2                    # train with 2 processes (accelerate launch --multi_gpu)
 #
-# Stages (each skips work that is already done, so a rerun continues where it stopped):
-#   0  synthesise the demo corpus with espeak-ng (offline, deterministic)      -> data/corpus
-#   1  prepare lhotse manifests (normalise, G2P, split, prepare_report.json)  -> data/manifests
-#   2  pretrain SCRAPS on all voices                                           -> exp/scraps
-#   3  train the TTS from scratch on a subset of voices                        -> exp/tts_scratch
-#   4  train the same TTS initialised from the SCRAPS phonetic encoder         -> exp/tts_scraps
-#   5  compare the two TTS runs (convergence.png, comparison.json)             -> exp/compare
+# Stages (each skips work already done, and training resumes from its last checkpoint, so a rerun continues):
+#   0  synthesise the demo corpus with espeak-ng (offline, deterministic)       -> data/corpus
+#   1  prepare lhotse manifests (normalise, G2P, split, prepare_report.json)   -> data/manifests
+#   2  pretrain SCRAPS on all 8 voices                                          -> exp/scraps
+#   3  evaluate SCRAPS on the test cuts (retrieval, sensitivity, robustness)    -> exp/scraps/eval
+#   4  train the TTS from scratch on 3 voices                                   -> exp/tts_scratch
+#   5  train the same TTS with its encoder initialised from SCRAPS              -> exp/tts_scraps
+#   6  compare the two TTS runs (convergence.png, comparison.json)              -> exp/compare
+#   7  synthesise the sample sentences with both TTS models                     -> ../../samples/demo
 set -euo pipefail
 cd "$(dirname "$0")"
 
 stage=0
 stop_stage=100
-nproc_run=1          # processes for training (accelerate launch --num_processes)
+nproc=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage="$2"; shift 2 ;;
     --stop-stage) stop_stage="$2"; shift 2 ;;
-    --nproc) nproc_run="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --nproc) nproc="$2"; shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 
+# Small models on a 2-core CPU train fastest single-threaded per process.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 launch() {
-  if [ "$nproc_run" -gt 1 ]; then
-    accelerate launch --multi_gpu --num_processes "$nproc_run" "$@"
+  if [ "$nproc" -gt 1 ]; then
+    accelerate launch --multi_gpu --num_processes "$nproc" "$@"
   else
     python "$@"
   fi
 }
 log() { echo "[$(date +%H:%M:%S)] $*"; }
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 repo=../..
 
-if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+if run_stage 0; then
   log "stage 0: synthesise the demo corpus"
-  python -m scraps.data.prepare demo-corpus --out-dir data/corpus --num-speakers 8 --utts-per-speaker 150 --seed 0
+  python -c "from scraps.data.demo import write_demo_corpus; write_demo_corpus('data/corpus', num_speakers=8, utts_per_speaker=150, seed=0)"
 fi
 
-if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+if run_stage 1; then
   log "stage 1: prepare manifests"
-  python -m scraps.data.prepare csv --csv data/corpus/metadata.csv --out-dir data/manifests --num-dev 64 --num-test 96 --seed 0
+  python -m scraps.data.prepare csv --csv data/corpus/metadata.csv --out-dir data/manifests \
+    --num-dev 64 --num-test 96 --seed 0
 fi
 
-if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+if run_stage 2; then
   log "stage 2: pretrain SCRAPS"
   launch $repo/recipes/pretrain_scraps.py --config conf/scraps.yaml
 fi
+
+if run_stage 3; then
+  log "stage 3: evaluate SCRAPS"
+  scraps evaluate --model exp/scraps/export --cuts data/manifests/cuts_test.jsonl.gz --out exp/scraps/eval --seed 0
+fi
+
+if run_stage 4; then
+  log "stage 4: TTS from scratch"
+  launch $repo/recipes/train_tts.py --config conf/tts.yaml exp_dir=exp/tts_scratch
+fi
+
+if run_stage 5; then
+  log "stage 5: TTS initialised from SCRAPS"
+  launch $repo/recipes/train_tts.py --config conf/tts.yaml exp_dir=exp/tts_scraps --init-from-scraps exp/scraps/export
+fi
+
+if run_stage 6; then
+  log "stage 6: compare convergence"
+  python $repo/recipes/compare_convergence.py --scratch exp/tts_scratch --scraps exp/tts_scraps --out exp/compare
+fi
+
+if run_stage 7; then
+  log "stage 7: synthesise samples"
+  for run in tts_scratch tts_scraps; do
+    tts-synthesize --model exp/$run/export --text-file conf/sample_sentences.txt --out-dir $repo/samples/demo/$run \
+      --vocoder auto --seed 0
+  done
+fi
+log "done"

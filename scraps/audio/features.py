@@ -7,6 +7,7 @@ padding="center")`` so that a pretrained Vocos can vocode our decoder's mels and
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,6 +23,8 @@ N_FFT = 1024
 HOP_LENGTH = 256
 N_MELS = 100
 LOG_CLIP = 1e-7  # floor before the log, as in Vocos
+# libsndfile's log for a WAV whose data chunk promises more bytes than the file holds (cut-off copy/download)
+_WAV_SHORT_DATA = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 
 class AudioError(ValueError):
@@ -44,17 +47,26 @@ def resample(wav: torch.Tensor, orig_sr: int, target_sr: int = SAMPLE_RATE) -> t
 def load_audio(path: str | Path, target_sr: int = SAMPLE_RATE) -> torch.Tensor:
     """Read a wav/flac file as mono float32 at ``target_sr``.
 
-    Returns a tensor of shape (samples,). Multi-channel audio is averaged to mono. Raises :class:`AudioError`
-    with a one-line reason for a missing, unreadable, empty or non-finite file.
+    Returns a tensor of shape (samples,). Multi-channel audio is averaged to mono; any sample rate and bit
+    depth libsndfile reads (8-bit, 24-bit, float, 96 kHz, ...) is converted. Raises :class:`AudioError` with a
+    one-line reason for a missing, unreadable, truncated, empty or non-finite file.
     """
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"audio file not found: {path}; check the path")
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as f:
+            sr, extra = f.samplerate, f.extra_info
+            data = f.read(dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises several types for corrupt files
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise AudioError(f"cannot read audio {path}: {reason}; is it a valid wav/flac file?") from None
+    short = _WAV_SHORT_DATA.search(extra)
+    if short and int(short[2]) < int(short[1]) < 0xFFFFFFFF:  # 0xFFFFFFFF: a streaming writer's placeholder
+        raise AudioError(
+            f"audio file is truncated (its data chunk holds {short[2]} of the {short[1]} bytes its header "
+            f"announces): {path}; copy or export it again"
+        )
     if data.shape[0] == 0:
         raise AudioError(f"audio file is empty (0 samples): {path}")
     if not np.isfinite(data).all():

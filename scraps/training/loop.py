@@ -157,11 +157,21 @@ def _to_device(batch: dict, device: torch.device) -> dict:
 
 
 class _GracefulStop:
-    """SIGINT/SIGTERM set a flag; the loop finishes its step, checkpoints and exits."""
+    """SIGINT/SIGTERM set a flag; the loop finishes its step, checkpoints and exits.
 
-    def __init__(self) -> None:
-        self.requested = False
+    ``requested`` turns true only at an optimiser-step boundary (``accelerator.sync_gradients``): a signal that
+    arrives during a gradient-accumulation micro-batch lets the loop finish the whole step first, so the
+    checkpoint written on exit holds no half-accumulated gradient.
+    """
+
+    def __init__(self, accelerator: Accelerator | None = None) -> None:
+        self._signalled = False
+        self._accelerator = accelerator
         self._old: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self._signalled and (self._accelerator is None or self._accelerator.sync_gradients)
 
     def __enter__(self) -> "_GracefulStop":
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -172,9 +182,9 @@ class _GracefulStop:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:  # a second signal: stop now
+        if self._signalled:  # a second signal: stop now
             raise KeyboardInterrupt
-        self.requested = True
+        self._signalled = True
 
     def __exit__(self, *exc: Any) -> None:
         for sig, old in self._old.items():
@@ -241,7 +251,7 @@ def train(task: Task, cfg: DictConfig, *, resume: bool = True) -> Path:
 
     bar = tqdm(total=tc.max_steps, initial=state.step, disable=not is_main, desc="train", dynamic_ncols=True)
     window = {"t0": time.perf_counter(), "utts": 0, "audio_s": 0.0}
-    with _GracefulStop() as stop:
+    with _GracefulStop(accelerator) as stop:
         while state.step < tc.max_steps and not stop.requested:
             skip = state.batches_in_epoch
             batches = iter(make_dataloader(
@@ -273,6 +283,8 @@ def train(task: Task, cfg: DictConfig, *, resume: bool = True) -> Path:
     bar.close()
     accelerator.end_training()
     if stop.requested:
+        if not _has_checkpoint_of(state, ckpt_root):  # the signal came after this step's checkpoint check
+            _save(accelerator, unwrapped, optimizer, scheduler, state, cfg, ckpt_root)
         last = ckpt.list_checkpoints(ckpt_root)
         where = last[0] if last else ckpt_root
         if is_main:
@@ -396,16 +408,33 @@ def _save(accelerator: Accelerator, model: nn.Module, optimizer, scheduler, stat
     accelerator.wait_for_everyone()
 
 
+def _has_checkpoint_of(state: TrainState, ckpt_root: Path) -> bool:
+    """Whether the newest checkpoint holds exactly ``state`` (same step and data position)."""
+    last = ckpt.list_checkpoints(ckpt_root)
+    if not last or last[0] != ckpt.step_dir(ckpt_root, state.step):
+        return False
+    try:
+        return json.loads((last[0] / "trainer_state.json").read_text()) == json.loads(json.dumps(state.__dict__))
+    except (OSError, ValueError):
+        return False
+
+
 def _resume(model: nn.Module, optimizer, scheduler, ckpt_root: Path) -> TrainState | None:
+    """Load the newest checkpoint that is whole and fits the model; skip (with a warning) the others.
+
+    Every check runs before anything is loaded, so a damaged checkpoint never leaves the model half-loaded.
+    """
     for path in ckpt.list_checkpoints(ckpt_root):
         try:
             data = ckpt.load_checkpoint(path)
-            model.load_state_dict(data["model"])
-        except (ckpt.CheckpointError, RuntimeError) as exc:
-            log.warning(f"skipping damaged checkpoint {path.name}: {str(exc).splitlines()[0]}")
+            ckpt.check_fits(model.state_dict(), scheduler.state_dict(), data, path)
+            state = TrainState(**data["trainer"])
+            optimizer.load_state_dict(data["optimizer"])  # validates the groups before changing anything
+        except (ckpt.CheckpointError, TypeError, ValueError, KeyError, RuntimeError) as exc:
+            log.warning(f"skipping damaged checkpoint {path.name}: {str(exc).strip().splitlines()[0]}")
             continue
-        optimizer.load_state_dict(data["optimizer"])
+        model.load_state_dict(data["model"])
         scheduler.load_state_dict(data["scheduler"])
-        log.info(f"resuming from {path} (step {data['trainer']['step']})")
-        return TrainState(**data["trainer"])
+        log.info(f"resuming from {path} (step {state.step})")
+        return state
     return None
