@@ -18,13 +18,20 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
+from lhotse import CutSet, MonoCut, SupervisionSegment
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
+
+from scraps.audio import SAMPLE_RATE
+from scraps.text import PhonemeVocab, TextFrontend
+from scraps.text.vocab import SPECIALS
+from scraps.training.loop import param_groups
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -129,7 +136,6 @@ class CpuLoad:
     steal_share: float | None = None
     idle_share: float | None = None
     window_s: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     @property
     def shared(self) -> bool:
@@ -141,7 +147,7 @@ class CpuLoad:
         if self.own_share is None:
             return f"CPU load: 1-min load average {self.loadavg_before:.2f} -> {self.loadavg_after:.2f} (no /proc)"
         return (
-            f"CPU load during the timed steps ({self.window_s:.0f} s, {os.cpu_count()} CPUs): this process "
+            f"CPU load during the measurement ({self.window_s:.0f} s, {os.cpu_count()} CPUs): this process "
             f"{self.own_share:.0%}, other processes {self.others_share:.0%}, steal {self.steal_share:.0%}, "
             f"idle {self.idle_share:.0%}; 1-min load average {self.loadavg_before:.2f} -> {self.loadavg_after:.2f}"
             + (" -- CPU SHARED: figures are pessimistic" if self.shared else "")
@@ -212,13 +218,11 @@ def count_flops(fn: Callable[[], None]) -> int:
 
 def profile_table(fn: Callable[[], None], device: torch.device, rows: int = 20) -> str:
     """torch.profiler's table of the operators of one call of ``fn``, by self time on the device."""
-    from torch.profiler import ProfilerActivity, profile
-
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
         fn()
         synchronizer(device)()
-    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
     return prof.key_averages().table(sort_by=key, row_limit=rows)
 
 
@@ -242,7 +246,8 @@ def training_parser(description: str, default_config: str) -> argparse.ArgumentP
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", type=Path, default=ROOT / default_config, help=f"default: {default_config}")
     parser.add_argument("--batch-size", type=int, default=None,
-                        help=f"utterances per step (default: the config's train.batch_size on CUDA, {CPU_BATCH} on CPU)")
+                        help=f"utterances per step (default on CUDA: the config's train.batch_size, within "
+                             f"train.max_duration; on CPU: {CPU_BATCH})")
     parser.add_argument("--seconds", type=float, default=6.5,
                         help="mean utterance duration; each varies uniformly by +-10%% (LJSpeech mean: 6.6 s)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 20 on CUDA, 5 on CPU)")
@@ -253,7 +258,7 @@ def training_parser(description: str, default_config: str) -> argparse.ArgumentP
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's own); on a busy CPU, 1 can be much faster")
     parser.add_argument("--profile", action="store_true", help="also print the operators of one step by self time")
-    parser.add_argument("overrides", nargs="*", help="config overrides, key=value (e.g. model.acoustic.layers=4)")
+    parser.add_argument("overrides", nargs="*", help="config overrides, key=value (e.g. train.lr=5e-4)")
     return parser
 
 
@@ -290,10 +295,6 @@ def write_stub_data_dir(path: Path, speakers: int = 1) -> None:
     ``prepare_report.json`` names the default text frontend (hence the fixed ``PhonemeVocab.default()``);
     ``cuts_train.jsonl.gz`` holds one recording-less cut per speaker, for the TTS task's speaker map.
     """
-    from lhotse import CutSet, MonoCut, SupervisionSegment
-
-    from scraps.text import TextFrontend
-
     path.mkdir(parents=True, exist_ok=True)
     (path / "prepare_report.json").write_text(json.dumps({"frontend": TextFrontend().config()}))
     cuts = [
@@ -306,26 +307,23 @@ def write_stub_data_dir(path: Path, speakers: int = 1) -> None:
 
 
 def synthetic_batch(
-    batch_size: int, seconds: float, vocab_size: int, device: torch.device, phonemes_per_second: float = 13.0,
+    batch_size: int, seconds: float, vocab: PhonemeVocab, device: torch.device, phonemes_per_second: float = 13.0,
     seed: int = 0,
 ) -> dict[str, Any]:
     """A batch shaped like ``SpeechDataset``'s: noise waveforms of ``seconds`` +-10% at 24 kHz and random phoneme
-    ids (about ``phonemes_per_second`` per second of audio, framed by bos/eos, padded with 0), speaker 0."""
-    from scraps.audio import SAMPLE_RATE
-    from scraps.text.vocab import SPECIALS
-
+    ids (about ``phonemes_per_second`` per second of audio, framed by bos/eos, padded), all of speaker 0."""
     gen = torch.Generator().manual_seed(seed)
     durations = seconds * (0.9 + 0.2 * torch.rand(batch_size, generator=gen, dtype=torch.float64))
     audio_lens = (durations * SAMPLE_RATE).round().long()
     phoneme_lens = (durations * phonemes_per_second).round().long() + 2
     audio = 0.1 * torch.randn(batch_size, int(audio_lens.max()), generator=gen)
     audio *= torch.arange(audio.shape[1])[None, :] < audio_lens[:, None]
-    phonemes = torch.zeros(batch_size, int(phoneme_lens.max()), dtype=torch.long)
+    phonemes = torch.full((batch_size, int(phoneme_lens.max())), vocab.pad_id, dtype=torch.long)
     strings = []
     for i, n in enumerate(phoneme_lens.tolist()):
-        body = torch.randint(len(SPECIALS), vocab_size, (n - 2,), generator=gen)
-        phonemes[i, :n] = torch.cat([torch.tensor([1]), body, torch.tensor([2])])  # bos, body, eos
-        strings.append(" ".join(map(str, body.tolist())))
+        body = torch.randint(len(SPECIALS), len(vocab), (n - 2,), generator=gen)  # no special symbols inside
+        phonemes[i, :n] = torch.cat([torch.tensor([vocab.bos_id]), body, torch.tensor([vocab.eos_id])])
+        strings.append(" ".join(vocab.symbols[j] for j in body.tolist()))
     return {
         "ids": [f"synthetic-{i}" for i in range(batch_size)],
         "phonemes": phonemes.to(device),
@@ -345,8 +343,6 @@ def training_step_fn(task: Any, model: torch.nn.Module, batch: dict, train_cfg: 
     Left out: data loading, the learning-rate schedule, logging, gradient accumulation and DDP.
     The loss must stay finite (reading it syncs the device once per step, as the loop does).
     """
-    from scraps.training.loop import param_groups
-
     optimizer = torch.optim.AdamW(param_groups(model, train_cfg.weight_decay), lr=train_cfg.lr,
                                   betas=tuple(train_cfg.betas))
     generator = torch.Generator(device=device).manual_seed(train_cfg.seed)
@@ -434,13 +430,12 @@ class Figure:
 
 def report_training(name: str, args: argparse.Namespace, device: torch.device, model: torch.nn.Module,
                     batch: dict, batch_how: str, m: StepMeasurement, figures: list[Figure],
-                    goal: tuple[str, float, str]) -> Path:
+                    goal: tuple[str, float, str], references: tuple[str, ...] = ()) -> None:
     """Print a training-step benchmark's figures and write them, with the settings, to bench/results/<name>.json.
 
-    ``goal`` is (figure key, target value, what the target is stated for).
+    ``goal`` is (figure key, target value, what the target is stated for); ``references`` are published figures
+    to compare with, one sentence each.
     """
-    from scraps.audio import SAMPLE_RATE
-
     seconds = batch["audio_lens"].double().cpu() / SAMPLE_RATE
     b = len(seconds)
     flops = flops_figures(m, device, args.bf16)
@@ -456,6 +451,9 @@ def report_training(name: str, args: argparse.Namespace, device: torch.device, m
     if m.load.shared:
         notes.append("The CPU was shared with other processes during the timed steps (see cpu_load): the figures "
                      "are pessimistic for this machine.")
+        if device.type == "cpu" and torch.get_num_threads() > 1:
+            notes.append("Several torch threads on a busy CPU wait for each other's time slices; --threads 1 "
+                         "is often much faster there.")
 
     print(f"command: {command_line()}")
     print(f"config: {config} {' '.join(args.overrides)}".rstrip())
@@ -463,13 +461,16 @@ def report_training(name: str, args: argparse.Namespace, device: torch.device, m
           f"{torch.__version__}, {torch.get_num_threads()} threads; batch {b} ({batch_how}), utterances "
           f"{seconds.mean():.2f} s mean ({seconds.min():.2f}-{seconds.max():.2f}), synthetic, on the device")
     print(f"step time: median {m.timing['median_s']:.4f} s over {len(m.timing['repeats_s'])} steps (min "
-          f"{m.timing['min_s']:.4f}, max {m.timing['max_s']:.4f}) after {m.warmup + 1} warm-up steps")
+          f"{m.timing['min_s']:.4f}, max {m.timing['max_s']:.4f}) after {m.warmup + 1} warm-up step(s), the first "
+          f"counting FLOPs")
     for f in figures:
-        print(f"  {f.label:<34}{f.value:>14,.1f}")
+        print(f"  {f.label:<34}{f.value:>14,.2f}")
     print(format_flops(flops))
     if m.peak_memory_gib is not None:
         print(f"peak GPU memory allocated: {m.peak_memory_gib:.1f} GiB")
     print(f"goal: {key} >= {target:,.0f} on {stated_for}: {verdict}")
+    for ref in references:
+        print(f"for scale: {ref}")
     print(m.load.summary())
     for note in notes:
         print(f"note: {note}")
@@ -494,8 +495,8 @@ def report_training(name: str, args: argparse.Namespace, device: torch.device, m
         "flops": flops,
         "peak_gpu_memory_gib": m.peak_memory_gib,
         "goal": {"figure": key, "target": target, "stated_for": stated_for, "verdict": verdict},
+        "references": list(references),
         "cpu_load": m.load.to_dict(),
         "notes": notes,
     })
     print(f"wrote {os.path.relpath(path, ROOT)}")
-    return path

@@ -47,7 +47,7 @@ def main() -> None:
         task = ScrapsTask(cfg)
     model = task.build_model().to(device).train()
     batch_size, steps, warmup, batch_how = run_settings(args, cfg.train, device)
-    batch = synthetic_batch(batch_size, args.seconds, len(task.vocab), device)
+    batch = synthetic_batch(batch_size, args.seconds, task.vocab, device)
     step = training_step_fn(task, model, batch, cfg.train, device, args.bf16)
     m = measure_steps(step, device, steps, warmup, args.profile)
 

@@ -89,9 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=_seed, default=0, help="seed of every random draw")
     ev.add_argument("--asr", choices=["pocketsphinx"], help="also correlate scores with an ASR's word error rate")
     ev.add_argument(
-        "--asr-utts", type=_positive_int, default=20,
-        help="utterances the ASR decodes, clean and under each of the 7 noise conditions (pocketsphinx runs at "
-        "about real time on one core)",
+        "--asr-utts", type=_positive_int, default=10,
+        help="utterances the ASR decodes, clean and under each of the 7 noise conditions (pocketsphinx takes 1-3 "
+        "s of CPU per second of audio, more in noise)",
     )  # fmt: skip
     ev.set_defaults(func=_evaluate)
     return parser

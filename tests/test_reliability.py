@@ -12,6 +12,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import resource
 import shutil
 import signal
@@ -185,6 +186,11 @@ def _at_training_step(stage: str, step: int, action: Callable[[], None]) -> Call
     return install
 
 
+def _errors(text: str) -> list[str]:
+    """The ``error: ...`` lines of a run's output (the last progress bar is not ended by a newline)."""
+    return re.findall(r"error: [^\r\n]*", text)
+
+
 def _step_dirs(exp: Path) -> list[str]:
     root = exp / "checkpoints"
     return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
@@ -207,16 +213,24 @@ def _assert_same_weights(a: Path, b: Path) -> None:
         torch.testing.assert_close(wb[k], wa[k], atol=1e-6, rtol=0, msg=k)
 
 
+def _run_here(stage: str, argv: list[str]) -> int:
+    """Run the recipe entry point in this process."""
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    schema, task = STAGES[stage]
+    return run_recipe(stage, schema, task, argv=argv)
+
+
 @pytest.fixture(scope="module")
 def reference(tiny_corpus, tmp_path_factory) -> Callable[[str], Path]:
-    """The uninterrupted run of each stage (KILL_RUN), made once per module on first use."""
+    """The uninterrupted run of each stage (KILL_RUN), made once per module on first use. It runs in this
+    process, which also warms it up (lazy imports, kernels), so that the runs forked later start fast."""
     runs: dict[str, Path] = {}
 
     def get(stage: str) -> Path:
         if stage not in runs:
             exp = tmp_path_factory.mktemp(f"ref_{stage}") / "run"
-            run = _Run(stage, _argv(stage, tiny_corpus, exp, *KILL_RUN), exp.parent / "log.txt")
-            assert run.finish() == 0, run.output[-3000:]
+            assert _run_here(stage, _argv(stage, tiny_corpus, exp, *KILL_RUN)) == 0
             runs[stage] = exp
         return runs[stage]
 
@@ -226,6 +240,7 @@ def reference(tiny_corpus, tmp_path_factory) -> Callable[[str], Path]:
 # ------------------------------------------------------------------------------------------------ SIGKILL
 @pytest.mark.parametrize("stage", ["scraps", "tts"])
 def test_sigkill_three_times_then_rerun_equals_the_uninterrupted_run(stage, tiny_corpus, reference, tmp_path):
+    ref = reference(stage)
     exp = tmp_path / "run"
     argv = _argv(stage, tiny_corpus, exp, *KILL_RUN)
     paused = exp / "PAUSED"
@@ -260,7 +275,7 @@ def test_sigkill_three_times_then_rerun_equals_the_uninterrupted_run(stage, tiny
     run = _Run(stage, argv, tmp_path / "log4.txt")
     assert run.finish() == 0, run.output[-3000:]
     assert f"resuming from {exp / 'checkpoints' / 'step-00000008'} (step 8)" in run.output
-    _assert_same_weights(reference(stage) / "export", exp / "export")
+    _assert_same_weights(ref / "export", exp / "export")
     assert _step_dirs(exp) == ["step-00000006", "step-00000007", "step-00000008"]  # no .tmp-/.trash- left
     assert not list(exp.glob(".export.*"))
 
@@ -462,16 +477,14 @@ def test_disk_full_while_checkpointing_keeps_earlier_checkpoints_and_says_so(tin
                                                                              capsys):
     exp = tmp_path / "run"
     monkeypatch.setattr(ckpt, "_write_bytes", _FullDisk(ckpt._write_bytes, ".tmp-step-00000004"))
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
-    code = run_recipe("scraps", ScrapsRecipeConfig, ScrapsTask, argv=_argv(
-        "scraps", tiny_corpus, exp, "train.max_steps=6", "train.ckpt_every=2", "train.val_every=1000"))
+    code = _run_here("scraps", _argv("scraps", tiny_corpus, exp, "train.max_steps=6", "train.ckpt_every=2",
+                                     "train.val_every=1000"))
     assert code == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    errors = _errors(capsys.readouterr().err)
     root = exp / "checkpoints"
-    assert err == (f"error: could not write checkpoint {root / 'step-00000004'} (disk full); earlier checkpoints "
+    assert errors == [(f"error: could not write checkpoint {root / 'step-00000004'} (disk full); earlier checkpoints "
                    f"are intact: step-00000002; free space under {exp} and rerun the same command to resume from "
-                   f"step-00000002")
+                   f"step-00000002")]
     assert _step_dirs(exp) == ["step-00000002"]  # the partial step-4 is gone
     assert ckpt.load_checkpoint(root / "step-00000002")["trainer"]["step"] == 2
     assert not (exp / "export").exists()
@@ -489,9 +502,9 @@ def test_a_real_write_failure_from_the_kernel_is_reported_the_same_way(tiny_corp
     argv = _argv("scraps", tiny_corpus, exp, "train.max_steps=6", "train.ckpt_every=2", "train.val_every=1000")
     run = _Run("scraps", argv, tmp_path / "log.txt", [_at_training_step("scraps", 2, limit_file_size)])
     assert run.finish() == 2, run.output[-3000:]
-    last = run.output.strip().splitlines()[-1]
-    assert last.startswith(f"error: could not write checkpoint {exp / 'checkpoints' / 'step-00000004'} "
-                           f"(File too large); earlier checkpoints are intact: step-00000002;"), last
+    errors = _errors(run.output)
+    assert len(errors) == 1 and errors[0].startswith(f"error: could not write checkpoint {exp / 'checkpoints' / 'step-00000004'} "
+                           f"(File too large); earlier checkpoints are intact: step-00000002;"), errors
     assert _step_dirs(exp) == ["step-00000002"]
 
 

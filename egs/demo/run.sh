@@ -10,10 +10,10 @@
 #   1  prepare lhotse manifests (normalise, G2P, split, prepare_report.json)   -> data/manifests
 #   2  pretrain SCRAPS on all 8 voices                                          -> exp/scraps
 #   3  evaluate SCRAPS on the test cuts (retrieval, sensitivity, robustness)    -> exp/scraps/eval
-#   4  train the TTS from scratch on 3 voices                                   -> exp/tts_scratch
-#   5  train the same TTS with its encoder initialised from SCRAPS              -> exp/tts_scraps
-#   6  compare the two TTS runs (convergence.png, comparison.json)              -> exp/compare
-#   7  synthesise the sample sentences with both TTS models                     -> ../../samples/demo
+#   4  train the TTS on 3 voices twice, side by side: encoder from scratch      -> exp/tts_scratch
+#      and encoder initialised from SCRAPS (identical otherwise)                -> exp/tts_scraps
+#   5  compare the two TTS runs (convergence.png, comparison.json)              -> exp/compare
+#   6  synthesise the sample sentences with both TTS models                     -> ../../samples/demo
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     --stage) stage="$2"; shift 2 ;;
     --stop-stage) stop_stage="$2"; shift 2 ;;
     --nproc) nproc="$2"; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -65,22 +65,33 @@ if run_stage 3; then
 fi
 
 if run_stage 4; then
-  log "stage 4: TTS from scratch"
-  launch $repo/recipes/train_tts.py --config conf/tts.yaml exp_dir=exp/tts_scratch
+  log "stage 4: TTS from scratch and TTS initialised from SCRAPS"
+  scratch=(../../recipes/train_tts.py --config conf/tts.yaml exp_dir=exp/tts_scratch)
+  init=(../../recipes/train_tts.py --config conf/tts.yaml exp_dir=exp/tts_scraps --init-from-scraps exp/scraps/export)
+  if [ "$nproc" -gt 1 ]; then
+    launch "${scratch[@]}"
+    launch "${init[@]}"
+  else  # one process each, side by side on the two cores; logs in exp/tts_*.log
+    mkdir -p exp
+    python "${scratch[@]}" > exp/tts_scratch.log 2>&1 &
+    pid_scratch=$!
+    python "${init[@]}" > exp/tts_scraps.log 2>&1 &
+    pid_init=$!
+    status=0
+    wait $pid_scratch || { status=$?; echo "TTS from scratch failed; see exp/tts_scratch.log" >&2; }
+    wait $pid_init || { status=$?; echo "TTS from SCRAPS failed; see exp/tts_scraps.log" >&2; }
+    [ $status -eq 0 ] || exit $status
+    tail -n 2 exp/tts_scratch.log exp/tts_scraps.log
+  fi
 fi
 
 if run_stage 5; then
-  log "stage 5: TTS initialised from SCRAPS"
-  launch $repo/recipes/train_tts.py --config conf/tts.yaml exp_dir=exp/tts_scraps --init-from-scraps exp/scraps/export
-fi
-
-if run_stage 6; then
-  log "stage 6: compare convergence"
+  log "stage 5: compare convergence"
   python $repo/recipes/compare_convergence.py --scratch exp/tts_scratch --scraps exp/tts_scraps --out exp/compare
 fi
 
-if run_stage 7; then
-  log "stage 7: synthesise samples"
+if run_stage 6; then
+  log "stage 6: synthesise samples"
   for run in tts_scratch tts_scraps; do
     tts-synthesize --model exp/$run/export --text-file conf/sample_sentences.txt --out-dir $repo/samples/demo/$run \
       --vocoder auto --seed 0

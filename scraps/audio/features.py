@@ -53,6 +53,8 @@ def load_audio(path: str | Path, target_sr: int = SAMPLE_RATE) -> torch.Tensor:
     """
     path = Path(path)
     if not path.is_file():
+        if path.exists():  # never opened: a directory, device or pipe (reading one could block or never end)
+            raise AudioError(f"not a regular file: {path} (a directory, device or pipe); give a wav/flac file")
         raise AudioError(f"audio file not found: {path}; check the path")
     try:
         with sf.SoundFile(str(path)) as f:

@@ -130,12 +130,14 @@ def clean_stale_tmp(ckpt_root: Path) -> list[Path]:
 
 
 def describe_write_error(exc: OSError, where: Path, ckpt_root: Path) -> str:
+    """One line for a failed checkpoint write: what happened, what survived, what to do."""
     kept = [p.name for p in list_checkpoints(ckpt_root)]
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
     what = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-    todo = (f"free space under {ckpt_root.parent} and rerun the same command to resume from {kept[0]}" if kept
-            else f"free space under {ckpt_root.parent} and rerun the same command")
+    fix = f"free space under {ckpt_root.parent}" if full else "fix the cause"
+    resume = f" to resume from {kept[0]}" if kept else ""
     return (f"could not write checkpoint {where} ({what}); earlier checkpoints are intact: "
-            f"{', '.join(kept) or 'none'}; {todo}")
+            f"{', '.join(kept) or 'none'}; {fix} and rerun the same command{resume}")
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -1,0 +1,67 @@
+"""TTS training throughput: teacher-forced mel frames per second of full training steps.
+
+The model and the step are the recipe's own: the config is loaded with ``load_config`` into ``TTSRecipeConfig``,
+``TTSTask`` builds the model, and each step is the task's ``training_step`` (mel from the waveform, teacher-forced
+forward with cross-attention weights, ``tts_loss`` with guided attention at its starting weight) + backward +
+gradient clipping + AdamW, as the training loop runs it. The batch is synthetic (noise waveforms of
+~``--seconds``, ~13 random phoneme ids per second, one speaker) and already on the device, so data loading is
+not measured. Goal: >= 200,000 training mel frames/s on one H100 with the LJSpeech config and --bf16.
+
+Run: ``.venv/bin/python bench/tts_throughput.py [--batch-size N] [--steps N] [--device cuda --bf16]``
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import torch
+from _common import (
+    Figure,
+    measure_steps,
+    report_training,
+    run_settings,
+    synthetic_batch,
+    training_parser,
+    training_step_fn,
+    write_stub_data_dir,
+)
+
+from scraps.audio import SAMPLE_RATE, num_frames
+from scraps.training.config import ConfigError, load_config
+from tts.training import TTSRecipeConfig, TTSTask
+
+GOAL_MEL_FRAMES_PER_S = 200_000.0
+TACOTRON2_V100 = ("NVIDIA's Tacotron 2 (PyTorch, mixed precision) reports 20,992 training mel frames/s "
+                  "on one V100")
+
+
+def main() -> None:
+    args = training_parser(__doc__.split("\n\n")[0], "egs/ljspeech/conf/tts.yaml").parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("error: --device cuda, but torch sees no CUDA device; use --device cpu")
+    with tempfile.TemporaryDirectory() as data_dir:
+        write_stub_data_dir(Path(data_dir), speakers=1)
+        try:
+            cfg = load_config(TTSRecipeConfig, args.config, [*args.overrides, f"data.dir={data_dir}"])
+        except ConfigError as exc:
+            raise SystemExit(f"error: {exc}") from None
+        task = TTSTask(cfg)
+    model = task.build_model().to(device).train()
+    batch_size, steps, warmup, batch_how = run_settings(args, cfg.train, device)
+    batch = synthetic_batch(batch_size, args.seconds, task.vocab, device)
+    step = training_step_fn(task, model, batch, cfg.train, device, args.bf16)
+    m = measure_steps(step, device, steps, warmup, args.profile)
+
+    step_s = m.timing["median_s"]
+    frames = float(num_frames(batch["audio_lens"]).sum())
+    audio_s = float(batch["audio_lens"].sum()) / SAMPLE_RATE
+    report_training("tts_throughput", args, device, model, batch, batch_how, m, [
+        Figure("mel_frames_per_s", "training mel frames/s", frames / step_s),
+        Figure("utterances_per_s", "utterances/s", batch_size / step_s),
+        Figure("audio_hours_per_hour", "audio hours per hour", audio_s / step_s),
+    ], ("mel_frames_per_s", GOAL_MEL_FRAMES_PER_S, "one H100, LJSpeech config, bf16"), (TACOTRON2_V100,))
+
+
+if __name__ == "__main__":
+    main()
