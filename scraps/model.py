@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from scraps.audio.features import N_MELS, MelSpectrogram
 from scraps.export import ModelDirError, load_model_dir, save_model_dir
 from scraps.nn.acoustic_encoder import AcousticEncoder
-from scraps.nn.config import EncoderConfig
+from scraps.nn.config import EncoderConfig, from_dict
 from scraps.nn.layers import lengths_to_padding_mask
 from scraps.nn.phonetic_encoder import PhoneticEncoder
 
@@ -28,13 +28,6 @@ if TYPE_CHECKING:
 MODEL_TYPE = "scraps"
 INTEGRATORS = ("shared", "separate", "none")
 BRANCHES = ("phonetic", "acoustic")
-
-
-def _known_keys(cls: type, d: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(d) - {f.name for f in fields(cls)})
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys {unknown}")
-    return d
 
 
 @dataclass
@@ -62,11 +55,7 @@ class ScrapsConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ScrapsConfig:
         """Inverse of :meth:`to_dict`; raises ValueError on unknown keys."""
-        d = dict(_known_keys(cls, d))
-        for branch in BRANCHES:
-            if branch in d:
-                d[branch] = EncoderConfig(**_known_keys(EncoderConfig, d[branch]))
-        return cls(**d)
+        return from_dict(cls, d)
 
 
 class LSTMIntegrator(nn.Module):

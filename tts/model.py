@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from torch import nn
 
 from scraps.audio.features import LOG_CLIP, N_MELS
 from scraps.export import ModelDirError, load_model_dir, save_model_dir
-from scraps.nn.config import EncoderConfig
+from scraps.nn.config import EncoderConfig, from_dict
 from scraps.nn.layers import lengths_to_padding_mask
 from scraps.nn.phonetic_encoder import PhoneticEncoder, check_lengths
 from tts.decoder import ARDecoder, DecoderConfig
@@ -34,13 +34,6 @@ ENCODER_PREFIX = "phonetic_encoder."
 # Shape fields of the encoder that must agree with a SCRAPS export (dropout and max_len hold no tensors).
 ENCODER_SHAPE_FIELDS = ("dim", "layers", "heads", "ff_mult")
 SILENCE = math.log(LOG_CLIP)  # the log-mel of a silent frame; fills generated mels beyond each length
-
-
-def _known_keys(cls: type, d: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(d) - {f.name for f in fields(cls)})
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys {unknown}")
-    return d
 
 
 @dataclass
@@ -74,12 +67,7 @@ class TTSConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TTSConfig:
         """Inverse of :meth:`to_dict`; raises ValueError on unknown keys."""
-        d = dict(_known_keys(cls, d))
-        if "encoder" in d:
-            d["encoder"] = EncoderConfig(**_known_keys(EncoderConfig, d["encoder"]))
-        if "decoder" in d:
-            d["decoder"] = DecoderConfig(**_known_keys(DecoderConfig, d["decoder"]))
-        return cls(**d)
+        return from_dict(cls, d)
 
 
 class TTSModel(nn.Module):

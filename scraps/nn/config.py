@@ -1,7 +1,28 @@
 """Typed, YAML-friendly hyper-parameters of the encoder stacks."""
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def from_dict(cls: type[T], d: dict[str, Any]) -> T:
+    """Build dataclass ``cls`` from a plain nested dict (as ``dataclasses.asdict`` writes it).
+
+    Fields whose type is itself a dataclass are built recursively; an unknown key raises ValueError naming it.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys {unknown}")
+    hints = typing.get_type_hints(cls)
+    return cls(**{
+        k: from_dict(hints[k], v) if dataclasses.is_dataclass(hints[k]) and isinstance(v, dict) else v
+        for k, v in d.items()
+    })
 
 
 @dataclass
