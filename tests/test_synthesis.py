@@ -314,11 +314,14 @@ def test_bad_vocos_directories_are_refused(vocos_dir, tmp_path):
     cases = {
         "not_vocos_classes": "feature_extractor: {class_path: os.system}\nbackbone: {class_path: os.system}\n"
         "head: {class_path: os.system}\n",
+        "vocos_helper": (vocos_dir / VOCOS_CONFIG).read_text().replace(
+            "vocos.heads.ISTFTHead", "vocos.pretrained.instantiate_class"
+        ),  # a vocos function that would import and call anything its arguments name
         "80_mels": (vocos_dir / VOCOS_CONFIG).read_text().replace("n_mels: 100", "n_mels: 80"),
         "other_dims": (vocos_dir / VOCOS_CONFIG).read_text().replace("intermediate_dim: 64", "intermediate_dim: 96"),
     }
-    messages = {"not_vocos_classes": "is not a vocos class", "80_mels": "not a 24 kHz, 100-mel Vocos",
-                "other_dims": "does not fit"}  # fmt: skip
+    messages = {"not_vocos_classes": "is not a vocos class", "vocos_helper": "is not a vocos class",
+                "80_mels": "not a 24 kHz, 100-mel Vocos", "other_dims": "does not fit"}  # fmt: skip
     for name, config in cases.items():
         d = tmp_path / name
         d.mkdir()

@@ -64,6 +64,14 @@ VOCOS_MEL_24KHZ_CONFIG: dict[str, Any] = {
 }  # fmt: skip
 
 
+# The classes a Vocos config may name: those a mel-input Vocos with an ISTFT head is built from.
+VOCOS_CLASSES: dict[str, frozenset[str]] = {
+    "feature_extractor": frozenset({"vocos.feature_extractors.MelSpectrogramFeatures"}),
+    "backbone": frozenset({"vocos.models.VocosBackbone", "vocos.models.VocosResNetBackbone"}),
+    "head": frozenset({"vocos.heads.ISTFTHead"}),
+}
+
+
 class VocoderError(ValueError):
     """A vocoder choice cannot be used (missing or foreign directory, unreadable weights, hub unreachable)."""
 
@@ -131,14 +139,22 @@ class VocosVocoder(Vocoder):
 
 
 def _check_vocos_config(config: object, where: Path) -> None:
-    """Refuse anything but a Vocos config naming vocos classes (``from_hparams`` imports whatever it names)."""
-    parts = ("feature_extractor", "backbone", "head")
-    if not isinstance(config, dict) or not all(isinstance(config.get(p), dict) for p in parts):
-        raise VocoderError(f"{where} is not a Vocos config (it needs {', '.join(parts)} sections)")
-    for part in parts:
+    """Refuse anything but the Vocos classes of :data:`VOCOS_CLASSES` with keyword arguments.
+
+    ``Vocos.from_hparams`` imports and calls whatever a config names, with whatever arguments it gives (even
+    vocos' own ``instantiate_class`` would call further classes), so only known constructors pass.
+    """
+    if not isinstance(config, dict) or not all(isinstance(config.get(p), dict) for p in VOCOS_CLASSES):
+        raise VocoderError(f"{where} is not a Vocos config (it needs {', '.join(VOCOS_CLASSES)} sections)")
+    for part, allowed in VOCOS_CLASSES.items():
         path = str(config[part].get("class_path", ""))
-        if not path.startswith("vocos."):
-            raise VocoderError(f"{where}: {part}.class_path {path!r} is not a vocos class; refusing to import it")
+        if path not in allowed:
+            raise VocoderError(
+                f"{where}: {part}.class_path {path!r} is not a vocos class this loader accepts "
+                f"({', '.join(sorted(allowed))}); refusing to import it"
+            )
+        if not isinstance(config[part].get("init_args", {}), dict):
+            raise VocoderError(f"{where}: {part}.init_args must be a mapping of keyword arguments")
 
 
 def _check_vocos_fits(vocos: Vocos, where: Path) -> None:
@@ -270,8 +286,8 @@ def load_vocoder(spec: str = "auto", device: str | torch.device = "cpu") -> Voco
     """Resolve a vocoder choice: ``auto``, ``griffinlim``, a Vocos directory, or a hub id ("owner/name").
 
     ``auto``: ``$SCRAPS_VOCOS_DIR`` when set (an error if it is not a Vocos directory), else
-    ``charactr/vocos-mel-24khz`` from the Hugging Face cache (no network), else Griffin-Lim with one warning. A hub id is read from the cache
-    when there, else downloaded. Raises :class:`VocoderError` with one line.
+    ``charactr/vocos-mel-24khz`` from the Hugging Face cache (no network), else Griffin-Lim with one warning.
+    A hub id is read from the cache when there, else downloaded. Raises :class:`VocoderError` with one line.
     """
     if spec == "griffinlim":
         return GriffinLimVocoder().to(device)

@@ -14,6 +14,7 @@
 #      and encoder initialised from SCRAPS (identical otherwise)                -> exp/tts_scraps
 #   5  compare the two TTS runs (convergence.png, comparison.json)              -> exp/compare
 #   6  synthesise the sample sentences with both TTS models                     -> ../../samples/demo
+#   7  write RESULTS.md from what the stages wrote (and copy its plots)          -> RESULTS.md, results/
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     --stage) stage="$2"; shift 2 ;;
     --stop-stage) stop_stage="$2"; shift 2 ;;
     --nproc) nproc="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -40,31 +41,43 @@ launch() {
   fi
 }
 log() { echo "[$(date +%H:%M:%S)] $*"; }
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+# run_stage N NAME: true when stage N is selected; records the previous stage's wall time in exp/timings.tsv
+current=""
+record() {
+  if [ -n "$current" ]; then
+    mkdir -p exp && printf '%s\t%s\n' "$current" "$((SECONDS - t0))" >> exp/timings.tsv
+    current=""
+  fi
+}
+run_stage() {
+  record
+  if [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; then current="$1 $2"; t0=$SECONDS; return 0; fi
+  return 1
+}
 repo=../..
 
-if run_stage 0; then
+if run_stage 0 corpus; then
   log "stage 0: synthesise the demo corpus"
   python -c "from scraps.data.demo import write_demo_corpus; write_demo_corpus('data/corpus', num_speakers=8, utts_per_speaker=150, seed=0)"
 fi
 
-if run_stage 1; then
+if run_stage 1 prepare; then
   log "stage 1: prepare manifests"
   python -m scraps.data.prepare csv --csv data/corpus/metadata.csv --out-dir data/manifests \
     --num-dev 64 --num-test 96 --seed 0
 fi
 
-if run_stage 2; then
+if run_stage 2 scraps; then
   log "stage 2: pretrain SCRAPS"
   launch $repo/recipes/pretrain_scraps.py --config conf/scraps.yaml
 fi
 
-if run_stage 3; then
+if run_stage 3 evaluate; then
   log "stage 3: evaluate SCRAPS"
   scraps evaluate --model exp/scraps/export --cuts data/manifests/cuts_test.jsonl.gz --out exp/scraps/eval --seed 0
 fi
 
-if run_stage 4; then
+if run_stage 4 tts; then
   log "stage 4: TTS from scratch and TTS initialised from SCRAPS"
   scratch=(../../recipes/train_tts.py --config conf/tts.yaml exp_dir=exp/tts_scratch)
   init=(../../recipes/train_tts.py --config conf/tts.yaml exp_dir=exp/tts_scraps --init-from-scraps exp/scraps/export)
@@ -85,16 +98,22 @@ if run_stage 4; then
   fi
 fi
 
-if run_stage 5; then
+if run_stage 5 compare; then
   log "stage 5: compare convergence"
   python $repo/recipes/compare_convergence.py --scratch exp/tts_scratch --scraps exp/tts_scraps --out exp/compare
 fi
 
-if run_stage 6; then
+if run_stage 6 samples; then
   log "stage 6: synthesise samples"
   for run in tts_scratch tts_scraps; do
     tts-synthesize --model exp/$run/export --text-file conf/sample_sentences.txt --out-dir $repo/samples/demo/$run \
       --vocoder auto --seed 0
   done
 fi
+if run_stage 7 results; then
+  log "stage 7: write RESULTS.md"
+  record
+  python local/make_results.py
+fi
+record
 log "done"
