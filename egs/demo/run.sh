@@ -3,14 +3,15 @@
 #
 #   ./run.sh                              # all stages
 #   ./run.sh --stage 2 --stop-stage 2     # only SCRAPS pretraining
-#   ./run.sh --nproc 2                    # train with 2 processes (accelerate launch --multi_gpu)
+#   ./run.sh --nproc 1                    # pretrain SCRAPS in one process (default: 2, one per core)
 #
 # Stages (each skips work already done, and training resumes from its last checkpoint, so a rerun continues):
 #   0  synthesise the demo corpus with espeak-ng (offline, deterministic)       -> data/corpus
 #   1  prepare lhotse manifests (normalise, G2P, split, prepare_report.json)   -> data/manifests
 #   2  pretrain SCRAPS on all 8 voices                                          -> exp/scraps
 #   3  evaluate SCRAPS on the test cuts (retrieval, sensitivity, robustness)    -> exp/scraps/eval
-#   4  train the TTS on 3 voices twice, side by side: encoder from scratch      -> exp/tts_scratch
+#   4  train the TTS on 3 voices twice, side by side (one process and core each):
+#      encoder from scratch                                                     -> exp/tts_scratch
 #      and encoder initialised from SCRAPS (identical otherwise)                -> exp/tts_scraps
 #   5  compare the two TTS runs (convergence.png, comparison.json)              -> exp/compare
 #   6  synthesise the sample sentences with both TTS models                     -> ../../samples/demo
@@ -20,7 +21,7 @@ cd "$(dirname "$0")"
 
 stage=0
 stop_stage=100
-nproc=1
+nproc=2              # SCRAPS training processes (accelerate launch --multi_gpu; gloo on CPU)
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage="$2"; shift 2 ;;
@@ -78,24 +79,18 @@ if run_stage 3 evaluate; then
 fi
 
 if run_stage 4 tts; then
-  log "stage 4: TTS from scratch and TTS initialised from SCRAPS"
-  scratch=(../../recipes/train_tts.py --config conf/tts.yaml exp_dir=exp/tts_scratch)
-  init=(../../recipes/train_tts.py --config conf/tts.yaml exp_dir=exp/tts_scraps --init-from-scraps exp/scraps/export)
-  if [ "$nproc" -gt 1 ]; then
-    launch "${scratch[@]}"
-    launch "${init[@]}"
-  else  # one process each, side by side on the two cores; logs in exp/tts_*.log
-    mkdir -p exp
-    python "${scratch[@]}" > exp/tts_scratch.log 2>&1 &
-    pid_scratch=$!
-    python "${init[@]}" > exp/tts_scraps.log 2>&1 &
-    pid_init=$!
-    status=0
-    wait $pid_scratch || { status=$?; echo "TTS from scratch failed; see exp/tts_scratch.log" >&2; }
-    wait $pid_init || { status=$?; echo "TTS from SCRAPS failed; see exp/tts_scraps.log" >&2; }
-    [ $status -eq 0 ] || exit $status
-    tail -n 2 exp/tts_scratch.log exp/tts_scraps.log
-  fi
+  log "stage 4: TTS from scratch and TTS initialised from SCRAPS, side by side (logs: exp/tts_*.log)"
+  mkdir -p exp
+  python $repo/recipes/train_tts.py --config conf/tts.yaml exp_dir=exp/tts_scratch > exp/tts_scratch.log 2>&1 &
+  pid_scratch=$!
+  python $repo/recipes/train_tts.py --config conf/tts.yaml exp_dir=exp/tts_scraps \
+    --init-from-scraps exp/scraps/export > exp/tts_scraps.log 2>&1 &
+  pid_init=$!
+  status=0
+  wait $pid_scratch || { status=$?; echo "TTS from scratch failed; see exp/tts_scratch.log" >&2; }
+  wait $pid_init || { status=$?; echo "TTS from SCRAPS failed; see exp/tts_scraps.log" >&2; }
+  [ $status -eq 0 ] || exit $status
+  tail -n 1 exp/tts_scratch.log exp/tts_scraps.log
 fi
 
 if run_stage 5 compare; then
@@ -105,11 +100,26 @@ fi
 
 if run_stage 6 samples; then
   log "stage 6: synthesise samples"
+  out=$repo/samples/demo
+  mkdir -p $out
+  {
+    echo "# Demo samples"
+    echo
+    echo "Made by \`egs/demo/run.sh --stage 6 --stop-stage 6\` at commit \`$(git rev-parse --short HEAD)\` on $(date -u +%Y-%m-%d),"
+    echo "from the sentences in \`egs/demo/conf/sample_sentences.txt\` (speaker: the first of each model)."
+    echo
+  } > $out/README.md
   for run in tts_scratch tts_scraps; do
-    tts-synthesize --model exp/$run/export --text-file conf/sample_sentences.txt --out-dir $repo/samples/demo/$run \
-      --vocoder auto --seed 0
+    cmd="tts-synthesize --model exp/$run/export --text-file conf/sample_sentences.txt --out-dir $out/$run --vocoder auto --seed 0"
+    echo "## $run" >> $out/README.md
+    echo >> $out/README.md
+    echo "    $cmd" >> $out/README.md
+    echo >> $out/README.md
+    $cmd 2>&1 | tee -a /dev/stderr | sed 's/^/    /' >> $out/README.md
+    echo >> $out/README.md
   done
 fi
+
 if run_stage 7 results; then
   log "stage 7: write RESULTS.md"
   record

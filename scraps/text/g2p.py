@@ -14,7 +14,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 from scraps.text.normalize import TextError
-from scraps.text.vocab import PROSODY_MARKS, PUNCTUATION, SPECIALS
+from scraps.text.vocab import ESPEAK_PHONES, PROSODY_MARKS, PUNCTUATION, SPECIALS
 
 if TYPE_CHECKING:
     from phonemizer.backend import EspeakBackend
@@ -34,6 +34,18 @@ _CMUDICT: dict[int, dict[str, list[list[str]]]] = {}  # keyed by pid
 # One espeak phone -> tokens: stress and length marks become their own tokens ("ˈɑːɹ" -> ˈ ɑ ː ɹ).
 _MARKS_CLASS = re.escape("".join(PROSODY_MARKS))
 _ESPEAK_SPLIT = re.compile(f"[{_MARKS_CLASS}]|[^{_MARKS_CLASS}]+")
+# Longest-first alternation of the inventory's phones, to split a glued unknown phone ("ɐɐ" for "aaaah").
+_PHONE_RUN = re.compile("|".join(re.escape(p) for p in sorted(ESPEAK_PHONES, key=len, reverse=True)))
+
+
+def split_phone(phone: str) -> list[str]:
+    """One espeak phone -> vocabulary tokens: marks on their own; a phone that is not in the inventory but is a
+    run of inventory phones (espeak glues repeated vowels, e.g. "ɐɐ") is split into them; else kept (-> <unk>)."""
+    out = []
+    for tok in _ESPEAK_SPLIT.findall(phone):
+        parts = _PHONE_RUN.findall(tok)
+        out += parts if tok not in ESPEAK_PHONES and "".join(parts) == tok else [tok]
+    return out
 # A punctuation mark (with the spaces around it), except "." "," ":" between digits ("3.14", "1,000", "3:30")
 # so that numbers reach the backend whole when normalisation is off.
 _PUNCT_MARK = f"(?<![0-9])[.,:]|[.,:](?![0-9])|[{re.escape(''.join(sorted(set(PUNCTUATION) - set('.,:'))))}]"
@@ -117,7 +129,7 @@ class EspeakG2P:
                 if i % 2:
                     tokens.append(piece)
                 elif piece:
-                    tokens += [WB, *(t for phone in next(phoned).split() for t in _ESPEAK_SPLIT.findall(phone))]
+                    tokens += [WB, *(t for phone in next(phoned).split() for t in split_phone(phone))]
             out.append(tidy(tokens))
         return out
 

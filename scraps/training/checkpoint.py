@@ -93,12 +93,21 @@ def write_main_files(
 
 
 def publish(tmp: Path, final: Path, keep_last: int) -> list[Path]:
-    """Rename the finished temporary directory into place and drop all but the newest ``keep_last``."""
+    """Rename the finished temporary directory into place and drop all but the newest ``keep_last``.
+
+    A run publishes ever higher steps, so checkpoints of higher steps than ``final`` belong to an abandoned run
+    (``--no-resume``, or ones that could not be resumed): they go first, or they would outrank, and prune, the
+    new ones.
+    """
     if final.exists():  # e.g. a --no-resume run reaching a step an earlier run saved
         _discard(final)
     os.replace(tmp, final)
     _fsync_dir(final.parent)
     removed = []
+    for old in list_checkpoints(final.parent):
+        if old.name > final.name:
+            _discard(old)
+            removed.append(old)
     for old in list_checkpoints(final.parent)[max(1, keep_last):]:
         _discard(old)
         removed.append(old)
@@ -177,7 +186,11 @@ def check_fits(model_state: dict[str, torch.Tensor], scheduler_state: dict[str, 
             f"checkpoint file {path / 'model.safetensors'} does not fit the model (missing {missing[:3]}, "
             f"unexpected {unexpected[:3]}, other shape {wrong[:3]}); was the model config changed?"
         )
-    if set(data["scheduler"]) != set(scheduler_state):
+    needed = [k for k in ("last_epoch", "base_lrs", "lr_lambdas") if k in scheduler_state]
+    saved_lrs = data["scheduler"].get("base_lrs")
+    if any(k not in data["scheduler"] for k in needed) or (
+        "base_lrs" in needed and len(saved_lrs or []) != len(scheduler_state["base_lrs"])
+    ):
         raise CheckpointError(f"checkpoint file {path / 'scheduler.json'} does not fit the learning-rate scheduler")
 
 

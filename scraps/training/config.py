@@ -61,9 +61,12 @@ def load_config(schema: type, path: str | Path | None, overrides: list[str] | No
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}; pass --config with a YAML file (see egs/*/conf/)")
         try:
-            layers.append(OmegaConf.load(path))
+            loaded = OmegaConf.load(path)
         except Exception as exc:
             raise ConfigError(f"cannot parse config {path}: {str(exc).splitlines()[0]}") from None
+        if not isinstance(loaded, DictConfig):
+            raise ConfigError(f"config {path} must map keys to values at the top level (e.g. 'train:'), not a list")
+        layers.append(loaded)
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.max_steps=100)")
@@ -110,7 +113,13 @@ def _check_keys(schema: Any, layer: Any, prefix: str) -> None:
             near = _nearest(str(key), [str(v) for v in valid])
             hint = f"; did you mean '{prefix}{near[0]}'?" if near else f"; valid keys here: {', '.join(map(str, valid))}"
             raise ConfigError(f"unknown config key '{full}'{hint}")
-        _check_keys(schema[key] if OmegaConf.is_config(schema.get(key)) else None, layer[key], f"{full}.")
+        section = schema.get(key)
+        if isinstance(section, DictConfig) and OmegaConf.get_type(section) is not dict:
+            if not isinstance(layer[key], DictConfig) and layer[key] is not None:
+                first = next(iter(section.keys()), "key")
+                raise ConfigError(f"config key '{full}' is a section: give its keys (e.g. '{full}.{first}: ...'), "
+                                  f"not the value {layer[key]!r}")
+        _check_keys(section if OmegaConf.is_config(section) else None, layer[key], f"{full}.")
 
 
 def to_dict(cfg: DictConfig) -> dict:

@@ -251,36 +251,38 @@ def train(task: Task, cfg: DictConfig, *, resume: bool = True) -> Path:
 
     bar = tqdm(total=tc.max_steps, initial=state.step, disable=not is_main, desc="train", dynamic_ncols=True)
     window = {"t0": time.perf_counter(), "utts": 0, "audio_s": 0.0}
-    with _GracefulStop(accelerator) as stop:
-        while state.step < tc.max_steps and not stop.requested:
-            skip = state.batches_in_epoch
-            batches = iter(make_dataloader(
-                dataset, _ReplaySampler(sampler, state.epoch, skip), num_workers=cfg.data.num_workers
-            ))
-            consumed = 0
+    try:
+        with _GracefulStop(accelerator) as stop:
             while state.step < tc.max_steps and not stop.requested:
-                batch = _next_on_all_ranks(batches, accelerator)
-                if batch is None:  # some process ran out of data: the epoch ends for all
-                    break
-                consumed += 1
-                state.batches_in_epoch += 1
-                if _train_step(task, model, batch, state, accelerator, optimizer, scheduler, unwrapped, tc):
-                    _after_step(task, unwrapped, batch, state, accelerator, scheduler, tc, window, bar)
-                    if state.step % tc.val_every == 0 or state.step == tc.max_steps:
-                        _validate(task, unwrapped, dev_batches, state, accelerator, exp_dir)
-                    if state.step % tc.ckpt_every == 0 or state.step == tc.max_steps or stop.requested:
-                        _save(accelerator, unwrapped, optimizer, scheduler, state, cfg, ckpt_root)
-            else:
-                continue  # max_steps reached or stop requested
-            if consumed == 0 and skip == 0:
-                raise ValueError(
-                    f"the training set gives no batch (train.batch_size={tc.batch_size} with "
-                    f"{len(train_cuts)} utterances over {accelerator.num_processes} process(es)); "
-                    f"lower train.batch_size or add data"
-                )
-            state.epoch += 1
-            state.batches_in_epoch = 0
-    bar.close()
+                skip = state.batches_in_epoch
+                batches = iter(make_dataloader(
+                    dataset, _ReplaySampler(sampler, state.epoch, skip), num_workers=cfg.data.num_workers
+                ))
+                consumed = 0
+                while state.step < tc.max_steps and not stop.requested:
+                    batch = _next_on_all_ranks(batches, accelerator)
+                    if batch is None:  # some process ran out of data: the epoch ends for all
+                        break
+                    consumed += 1
+                    state.batches_in_epoch += 1
+                    if _train_step(task, model, batch, state, accelerator, optimizer, scheduler, unwrapped, tc):
+                        _after_step(task, unwrapped, batch, state, accelerator, scheduler, tc, window, bar)
+                        if state.step % tc.val_every == 0 or state.step == tc.max_steps:
+                            _validate(task, unwrapped, dev_batches, state, accelerator, exp_dir)
+                        if state.step % tc.ckpt_every == 0 or state.step == tc.max_steps or stop.requested:
+                            _save(accelerator, unwrapped, optimizer, scheduler, state, cfg, ckpt_root)
+                else:
+                    continue  # max_steps reached or stop requested
+                if consumed == 0 and skip == 0:
+                    raise ValueError(
+                        f"the training set gives no batch (train.batch_size={tc.batch_size} with "
+                        f"{len(train_cuts)} utterances over {accelerator.num_processes} process(es)); "
+                        f"lower train.batch_size or add data"
+                    )
+                state.epoch += 1
+                state.batches_in_epoch = 0
+    finally:
+        bar.close()  # so that an error line is not printed on the bar's line
     accelerator.end_training()
     if stop.requested:
         if not _has_checkpoint_of(state, ckpt_root):  # the signal came after this step's checkpoint check
@@ -423,7 +425,10 @@ def _resume(model: nn.Module, optimizer, scheduler, ckpt_root: Path) -> TrainSta
     """Load the newest checkpoint that is whole and fits the model; skip (with a warning) the others.
 
     Every check runs before anything is loaded, so a damaged checkpoint never leaves the model half-loaded.
+    When checkpoints exist but none can be resumed (e.g. the model config changed), the run stops with
+    CheckpointError instead of silently starting over next to them.
     """
+    skipped = []
     for path in ckpt.list_checkpoints(ckpt_root):
         try:
             data = ckpt.load_checkpoint(path)
@@ -431,10 +436,17 @@ def _resume(model: nn.Module, optimizer, scheduler, ckpt_root: Path) -> TrainSta
             state = TrainState(**data["trainer"])
             optimizer.load_state_dict(data["optimizer"])  # validates the groups before changing anything
         except (ckpt.CheckpointError, TypeError, ValueError, KeyError, RuntimeError) as exc:
-            log.warning(f"skipping damaged checkpoint {path.name}: {str(exc).strip().splitlines()[0]}")
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            log.warning(f"skipping damaged checkpoint {path.name}: {reason}")
+            skipped.append(f"{path.name}: {reason}")
             continue
         model.load_state_dict(data["model"])
         scheduler.load_state_dict(data["scheduler"])
         log.info(f"resuming from {path} (step {state.step})")
         return state
+    if skipped:
+        raise ckpt.CheckpointError(
+            f"none of the {len(skipped)} checkpoint(s) in {ckpt_root} can be resumed (newest: {skipped[0]}); "
+            f"restore the config or files they were written with, or rerun with --no-resume to start over"
+        )
     return None
