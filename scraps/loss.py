@@ -12,7 +12,6 @@ import hashlib
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_fn
 import torch.nn.functional as F
 
 
@@ -22,12 +21,32 @@ def _key_ids(keys: list[str], device: torch.device) -> torch.Tensor:
     return torch.tensor(ids, dtype=torch.int64, device=device)
 
 
+class _AllGatherWithGrad(torch.autograd.Function):
+    """all_gather whose backward sums every rank's gradient for this rank's slice with an all_reduce.
+
+    (torch.distributed.nn.functional.all_gather emulates reduce-scatter with all-to-all off NCCL, which gloo
+    lacks; all_reduce works on every backend and the tensors here are small.)
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x.contiguous())
+        return tuple(parts)
+
+    @staticmethod
+    def backward(ctx, *grads: torch.Tensor) -> torch.Tensor:
+        g = torch.stack(grads)
+        dist.all_reduce(g)
+        return g[dist.get_rank()]
+
+
 def _gather(x: torch.Tensor, sizes: list[int], with_grad: bool) -> torch.Tensor:
     """Concatenate (b_r, ...) tensors of all ranks (b_r may differ) -> (sum b_r, ...)."""
     pad = max(sizes) - x.shape[0]
     x = F.pad(x, (0, 0) * (x.ndim - 1) + (0, pad))
     if with_grad:
-        parts = dist_fn.all_gather(x)
+        parts = _AllGatherWithGrad.apply(x)
     else:
         parts = [torch.empty_like(x) for _ in sizes]
         dist.all_gather(parts, x)
@@ -39,8 +58,12 @@ def contrastive_loss(
     e_a: torch.Tensor,
     logit_scale: torch.Tensor,
     phoneme_keys: list[str] | None = None,
+    gather: bool = True,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Symmetric cross-entropy over ``logit_scale.exp() * e_p @ e_a.T``.
+
+    With ``gather`` (training) and torch.distributed running with several ranks, every rank's embeddings are
+    negatives; ``gather=False`` keeps the loss local (e.g. validation on the main process alone).
 
     e_p, e_a (b, e) phonetic and acoustic embeddings of matching pairs (normalised here again, in float32);
     logit_scale () the log temperature; phoneme_keys (b,) optional phoneme strings: pairs with equal keys are
@@ -57,7 +80,7 @@ def contrastive_loss(
         e_p = F.normalize(e_p.float(), dim=-1)
         e_a = F.normalize(e_a.float(), dim=-1)
         keys = None if phoneme_keys is None else _key_ids(phoneme_keys, e_p.device)
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        if gather and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             local = torch.tensor([e_p.shape[0]], device=e_p.device)
             all_sizes = [torch.empty_like(local) for _ in range(dist.get_world_size())]
             dist.all_gather(all_sizes, local)

@@ -189,3 +189,21 @@ def test_two_processes_equal_one_process_on_the_concatenated_batch(tmp_path):
     assert ddp["grads"].keys() == one["grads"].keys()
     for k in one["grads"]:
         torch.testing.assert_close(ddp["grads"][k], one["grads"][k], atol=1e-5, rtol=1e-4, msg=k)
+
+
+def test_recipe_trains_with_two_processes_and_exports(tiny_corpus, tmp_path):
+    launcher = Path(sys.executable).parent / "accelerate"
+    exp = tmp_path / "ddp"
+    proc = subprocess.run(
+        [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--main_process_port", "29619",
+         str(REPO / "recipes" / "pretrain_scraps.py"), "--config", str(REPO / "egs" / "demo" / "conf" / "scraps.yaml"),
+         f"exp_dir={exp}", f"data.dir={tiny_corpus}", *TINY_SCRAPS, "train.batch_size=2", "train.max_steps=4",
+         "train.val_every=2", "train.ckpt_every=2"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("done: model exported") == 1
+    assert sorted(p.name for p in (exp / "checkpoints").iterdir()) == ["step-00000002", "step-00000004"]
+    rows = [json.loads(x) for x in (exp / "validation.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4]  # validation ran once per step, on the main process only
+    assert (exp / "export" / "model.safetensors").is_file()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable
 
@@ -42,5 +43,6 @@ def run_recipe(
     except (ValueError, FileNotFoundError, TrainingStopped, CheckpointError) as exc:
         print(f"error: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
         return 2
-    print(f"done: model exported to {export}")
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"done: model exported to {export}")
     return 0

@@ -196,6 +196,7 @@ def train(task: Task, cfg: DictConfig, *, resume: bool = True) -> Path:
     tc = cfg.train
     exp_dir = Path(cfg.exp_dir)
     accelerator = Accelerator(
+        cpu=not torch.cuda.is_available(),  # else several CPU processes each believe they are alone
         mixed_precision=tc.mixed_precision,
         gradient_accumulation_steps=tc.grad_accum,
         log_with="tensorboard",
@@ -283,7 +284,6 @@ def train(task: Task, cfg: DictConfig, *, resume: bool = True) -> Path:
                 state.batches_in_epoch = 0
     finally:
         bar.close()  # so that an error line is not printed on the bar's line
-    accelerator.end_training()
     if stop.requested:
         if not _has_checkpoint_of(state, ckpt_root):  # the signal came after this step's checkpoint check
             _save(accelerator, unwrapped, optimizer, scheduler, state, cfg, ckpt_root)
@@ -291,12 +291,14 @@ def train(task: Task, cfg: DictConfig, *, resume: bool = True) -> Path:
         where = last[0] if last else ckpt_root
         if is_main:
             print(f"stopped by signal at step {state.step}; checkpoint saved to {where}; rerun the same command to resume")
+        accelerator.end_training()
         sys.exit(0)
     export_dir = exp_dir / "export"
     if is_main:
         task.export(unwrapped, export_dir, OmegaConf.to_container(cfg, resolve=True))
         log.info(f"exported model to {export_dir}")
     accelerator.wait_for_everyone()
+    accelerator.end_training()  # closes the trackers and the process group: last
     return export_dir
 
 

@@ -107,7 +107,7 @@ class ScrapsTask:
             e_a.append(a)
             keys += b["phoneme_strings"]
         e_p, e_a = torch.cat(e_p), torch.cat(e_a)
-        loss, stats = contrastive_loss(e_p, e_a, model.logit_scale, keys)
+        loss, stats = contrastive_loss(e_p, e_a, model.logit_scale, keys, gather=False)  # main process only
         r = retrieval_metrics(e_p, e_a)
         return {
             "loss": float(loss), "r1_p2a": r["p2a"]["r1"], "r1_a2p": r["a2p"]["r1"],
