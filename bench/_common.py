@@ -372,6 +372,30 @@ class StepMeasurement:
     peak_memory_gib: float | None
 
 
+def run_training_benchmark(args: argparse.Namespace, schema: type, task_cls: type) -> tuple:
+    """Build the recipe's task and model from ``args.config`` (+ overrides) on a stub data dir, make a synthetic
+    batch and time training steps. Returns (device, model, batch, batch_how, measurement)."""
+    import tempfile
+
+    from scraps.training.config import ConfigError, load_config
+
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("error: --device cuda, but torch sees no CUDA device; use --device cpu")
+    with tempfile.TemporaryDirectory() as data_dir:
+        write_stub_data_dir(Path(data_dir))
+        try:
+            cfg = load_config(schema, args.config, [*args.overrides, f"data.dir={data_dir}"])
+        except ConfigError as exc:
+            raise SystemExit(f"error: {exc}") from None
+        task = task_cls(cfg)
+    model = task.build_model().to(device).train()
+    batch_size, steps, warmup, batch_how = run_settings(args, cfg.train, device)
+    batch = synthetic_batch(batch_size, args.seconds, task.vocab, device)
+    step = training_step_fn(task, model, batch, cfg.train, device, args.bf16)
+    return device, model, batch, batch_how, measure_steps(step, device, steps, warmup, args.profile)
+
+
 def measure_steps(step: Callable[[], None], device: torch.device, steps: int, warmup: int,
                   profile: bool) -> StepMeasurement:
     """Count one step's FLOPs (that step also warms up), run ``warmup`` more, then time ``steps`` steps."""
