@@ -44,6 +44,15 @@ def resample(wav: torch.Tensor, orig_sr: int, target_sr: int = SAMPLE_RATE) -> t
     return _resampler(int(orig_sr), int(target_sr))(wav)
 
 
+def truncated_wav(extra_info: str) -> tuple[int, int] | None:
+    """(bytes present, bytes announced) when libsndfile's ``extra_info`` shows a WAV cut off inside its data
+    chunk (it reads without error but holds only part of the utterance), else None."""
+    short = _WAV_SHORT_DATA.search(extra_info)
+    if short and int(short[2]) < int(short[1]) < 0xFFFFFFFF:  # 0xFFFFFFFF: a streaming writer's placeholder
+        return int(short[2]), int(short[1])
+    return None
+
+
 def load_audio(path: str | Path, target_sr: int = SAMPLE_RATE) -> torch.Tensor:
     """Read a wav/flac file as mono float32 at ``target_sr``.
 
@@ -63,10 +72,10 @@ def load_audio(path: str | Path, target_sr: int = SAMPLE_RATE) -> torch.Tensor:
     except Exception as exc:  # soundfile raises several types for corrupt files
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise AudioError(f"cannot read audio {path}: {reason}; is it a valid wav/flac file?") from None
-    short = _WAV_SHORT_DATA.search(extra)
-    if short and int(short[2]) < int(short[1]) < 0xFFFFFFFF:  # 0xFFFFFFFF: a streaming writer's placeholder
+    short = truncated_wav(extra)
+    if short:
         raise AudioError(
-            f"audio file is truncated (its data chunk holds {short[2]} of the {short[1]} bytes its header "
+            f"audio file is truncated (its data chunk holds {short[0]} of the {short[1]} bytes its header "
             f"announces): {path}; copy or export it again"
         )
     if data.shape[0] == 0:

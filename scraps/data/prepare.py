@@ -29,6 +29,8 @@ from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
 from lhotse.audio import AudioSource
 from tqdm import tqdm
 
+from scraps.audio.features import truncated_wav
+
 if TYPE_CHECKING:
     from scraps.text import TextFrontend
 
@@ -38,8 +40,6 @@ LJSPEECH_URL = "https://keithito.com/LJ-Speech-Dataset/"
 _G2P_CHUNK = 256  # rows phonemised per call; a failing chunk is redone row by row to find the bad rows
 _NUM_EXAMPLES = 5  # example ids/paths kept in the report per skip reason
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-# libsndfile's log for a WAV whose data chunk promises more bytes than the file holds (cut-off copy/download)
-_WAV_SHORT_DATA = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 
 class DataError(ValueError):
@@ -152,8 +152,7 @@ def _check_audio(
             frames += block.shape[0]
     except (sf.LibsndfileError, RuntimeError, ValueError):
         return "unreadable_audio", None
-    short = _WAV_SHORT_DATA.search(info.extra_info)
-    if short and int(short[2]) < int(short[1]) < 0xFFFFFFFF:  # 0xFFFFFFFF: a streaming writer's placeholder
+    if truncated_wav(info.extra_info):
         return "truncated_audio", None
     if frames == 0:
         return "empty_audio", None
