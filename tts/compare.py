@@ -96,8 +96,8 @@ def compare(scratch_dir: str | Path, scraps_dir: str | Path, focus_threshold: fl
             "scraps": first_step(rows_p, "focus_rate", lambda v: v >= focus_threshold),
         },
         "final": {
-            "scratch": {k: rows_s[-1].get(k) for k in (metric, "focus_rate", "scraps_score")},
-            "scraps": {k: rows_p[-1].get(k) for k in (metric, "focus_rate", "scraps_score")},
+            "scratch": {k: rows_s[-1].get(k) for k in (metric, "focus_rate", "free_len_ratio", "scraps_score")},
+            "scraps": {k: rows_p[-1].get(k) for k in (metric, "focus_rate", "free_len_ratio", "scraps_score")},
         },
         "curve": table,
         "focus_curve": [
@@ -127,6 +127,10 @@ def markdown_table(result: dict[str, Any], max_columns: int = 8) -> str:
         f"{fmt(result['steps_to_diagonal']['scraps'])} |",
         f"| final focus rate | {fmt(result['final']['scratch']['focus_rate'])} | "
         f"{fmt(result['final']['scraps']['focus_rate'])} |",
+        f"| final free-running length / reference length | {fmt(result['final']['scratch'].get('free_len_ratio'))} | "
+        f"{fmt(result['final']['scraps'].get('free_len_ratio'))} |",
+        f"| final SCRAPS score of free-running output | {fmt(result['final']['scratch'].get('scraps_score'))} | "
+        f"{fmt(result['final']['scraps'].get('scraps_score'))} |",
         "",
         f"speedup (scratch steps / SCRAPS-init steps to the scratch run's final loss): {fmt(result['speedup'])}",
     ]
