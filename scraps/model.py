@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from scraps.audio.features import N_MELS, MelSpectrogram
 from scraps.export import ModelDirError, load_model_dir, save_model_dir
 from scraps.nn.acoustic_encoder import AcousticEncoder
-from scraps.nn.config import EncoderConfig, from_dict
+from scraps.nn.config import DictRoundTrip, EncoderConfig
 from scraps.nn.layers import lengths_to_padding_mask
 from scraps.nn.phonetic_encoder import PhoneticEncoder
 
@@ -31,7 +31,7 @@ BRANCHES = ("phonetic", "acoustic")
 
 
 @dataclass
-class ScrapsConfig:
+class ScrapsConfig(DictRoundTrip):
     """Everything needed to rebuild a :class:`ScrapsModel` (stored as ``model:`` in an export's config.yaml)."""
 
     vocab_size: int
@@ -47,15 +47,6 @@ class ScrapsConfig:
     def __post_init__(self) -> None:
         if self.integrator not in INTEGRATORS:
             raise ValueError(f"integrator must be one of {INTEGRATORS}, got {self.integrator!r}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (YAML-safe)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ScrapsConfig:
-        """Inverse of :meth:`to_dict`; raises ValueError on unknown keys."""
-        return from_dict(cls, d)
 
 
 class LSTMIntegrator(nn.Module):

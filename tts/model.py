@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from torch import nn
 
 from scraps.audio.features import LOG_CLIP, N_MELS
 from scraps.export import ModelDirError, load_model_dir, save_model_dir
-from scraps.nn.config import EncoderConfig, from_dict
+from scraps.nn.config import DictRoundTrip, EncoderConfig
 from scraps.nn.layers import lengths_to_padding_mask
 from scraps.nn.phonetic_encoder import PhoneticEncoder, check_lengths
 from tts.decoder import ARDecoder, DecoderConfig
@@ -37,7 +37,7 @@ SILENCE = math.log(LOG_CLIP)  # the log-mel of a silent frame; fills generated m
 
 
 @dataclass
-class TTSConfig:
+class TTSConfig(DictRoundTrip):
     """Everything needed to rebuild a :class:`TTSModel` (stored as ``model:`` in an export's config.yaml).
 
     ``mel_mean`` / ``mel_std`` normalise Vocos log-mels; the defaults are the mean and standard deviation
@@ -59,15 +59,6 @@ class TTSConfig:
             raise ValueError(f"n_speakers must be >= 1, got {self.n_speakers}")
         if self.mel_std <= 0:
             raise ValueError(f"mel_std must be positive, got {self.mel_std}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (YAML-safe)."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TTSConfig:
-        """Inverse of :meth:`to_dict`; raises ValueError on unknown keys."""
-        return from_dict(cls, d)
 
 
 class TTSModel(nn.Module):

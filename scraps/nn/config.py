@@ -25,6 +25,18 @@ def from_dict(cls: type[T], d: dict[str, Any]) -> T:
     })
 
 
+class DictRoundTrip:
+    """Mixin for config dataclasses: ``to_dict()`` (plain nested, YAML-safe) and ``from_dict(d)`` (its inverse,
+    refusing unknown keys)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls: type[T], d: dict[str, Any]) -> T:
+        return from_dict(cls, d)
+
+
 @dataclass
 class EncoderConfig:
     """Shape of a transformer encoder stack (used by the phonetic and the acoustic encoder)."""
