@@ -63,15 +63,13 @@ class TTSTask:
     """Teacher-forced mel + stop + guided-attention training; validation of loss, focus rate, SCRAPS score."""
 
     def __init__(self, cfg: DictConfig) -> None:
-        from lhotse import CutSet
-
         from scraps.data import speaker_map_from_cuts
         from scraps.training.loop import load_cuts
 
         self.cfg = cfg
         self.frontend = frontend_for_data(cfg.data.dir)
         self.vocab = self.frontend.vocab
-        self.speaker_map = speaker_map_from_cuts(CutSet.from_cuts(load_cuts(cfg, cfg.data.train_cuts)))
+        self.speaker_map = speaker_map_from_cuts(load_cuts(cfg, cfg.data.train_cuts))
         self.mel = MelSpectrogram()
         self.model: TTSModel | None = None
         self.copied: list[str] = []
