@@ -109,3 +109,16 @@ def load_model_dir(
             raise ModelDirError(f"cannot parse {f}: {exc}") from None
     config = {k: v for k, v in config.items() if k != "model_type"}
     return config, state, extras
+
+
+def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Load ``state`` into ``model`` exactly; a missing, extra or misshapen tensor raises ModelDirError (one line)."""
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        reason = str(exc).splitlines()[-1].strip()
+        raise ModelDirError(f"{path}: weights do not fit the config ({reason})") from None
+    if missing or unexpected:
+        raise ModelDirError(
+            f"{path}: weights do not fit the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from scraps.audio.features import N_MELS, MelSpectrogram
-from scraps.export import ModelDirError, load_model_dir, save_model_dir
+from scraps.export import ModelDirError, load_model_dir, load_weights, save_model_dir
 from scraps.nn.acoustic_encoder import AcousticEncoder
 from scraps.nn.config import DictRoundTrip, EncoderConfig
 from scraps.nn.layers import lengths_to_padding_mask
@@ -190,15 +190,7 @@ class ScrapsModel(nn.Module):
                 f"{path}: incompatible SCRAPS config ({exc}); re-export the model with this version"
             ) from None
         model = cls(config)
-        try:
-            missing, unexpected = model.load_state_dict(state, strict=False)
-        except RuntimeError as exc:
-            reason = str(exc).splitlines()[-1].strip()
-            raise ModelDirError(f"{path}: weights do not fit the config ({reason})") from None
-        if missing or unexpected:
-            raise ModelDirError(
-                f"{path}: weights do not fit the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
-            )
+        load_weights(model, state, path)
         if "vocab.json" not in extras:
             raise ModelDirError(f"{path}: vocab.json is missing; re-export the model with save_pretrained")
         vocab = PhonemeVocab.from_json(json.dumps(extras["vocab.json"]))

@@ -20,7 +20,7 @@ from einops import rearrange
 from torch import nn
 
 from scraps.audio.features import LOG_CLIP, N_MELS
-from scraps.export import ModelDirError, load_model_dir, save_model_dir
+from scraps.export import ModelDirError, load_model_dir, load_weights, save_model_dir
 from scraps.nn.config import DictRoundTrip, EncoderConfig
 from scraps.nn.layers import lengths_to_padding_mask
 from scraps.nn.phonetic_encoder import PhoneticEncoder, check_lengths
@@ -244,15 +244,7 @@ class TTSModel(nn.Module):
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelDirError(f"{path}: incompatible TTS config ({exc}); re-export it with this version") from None
         model = cls(config)
-        try:
-            missing, unexpected = model.load_state_dict(state, strict=False)
-        except RuntimeError as exc:
-            reason = str(exc).splitlines()[-1].strip()
-            raise ModelDirError(f"{path}: weights do not fit the config ({reason})") from None
-        if missing or unexpected:
-            raise ModelDirError(
-                f"{path}: weights do not fit the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
-            )
+        load_weights(model, state, path)
         for name in ("vocab.json", "speakers.json"):
             if name not in extras:
                 raise ModelDirError(f"{path}: {name} is missing; re-export the model with save_pretrained")
