@@ -50,11 +50,23 @@ class ScrapsConfig(DictRoundTrip):
 
 
 class LSTMIntegrator(nn.Module):
-    """Reads a padded sequence with an LSTM; the summary is the hidden state at each item's true last step."""
+    """Reads a padded sequence with an LSTM; the summary is the hidden state at each item's true last step.
 
-    def __init__(self, in_dim: int, hidden: int) -> None:
+    Gate biases use chrono initialisation (Tallec & Ollivier, 2018): forget bias log(U(1, T - 1)), input bias its
+    negative, with T = ``memory`` steps. PyTorch's default (all biases ~0, so forget gates ~0.5) lets the state
+    forget half of itself every step: at the start of training the last state only described the last few frames
+    (trailing silence, the final full stop), nearly the same for every utterance.
+    """
+
+    def __init__(self, in_dim: int, hidden: int, memory: int = 100) -> None:
         super().__init__()
         self.lstm = nn.LSTM(in_dim, hidden, batch_first=True)
+        with torch.no_grad():  # gate order in PyTorch's LSTM biases: input, forget, cell, output
+            self.lstm.bias_hh_l0.zero_()
+            self.lstm.bias_ih_l0.zero_()
+            forget = torch.empty(hidden).uniform_(1.0, memory - 1.0).log_()
+            self.lstm.bias_ih_l0[hidden : 2 * hidden] = forget
+            self.lstm.bias_ih_l0[:hidden] = -forget
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """x (b, t, d), lengths (b,) -> (b, hidden); positions at or beyond lengths are never read."""

@@ -29,8 +29,13 @@ class AcousticEncoder(nn.Module):
     """Log-mel frames -> contextual frame vectors at 1/``subsample`` of the frame rate.
 
     Fixed normalisation (:data:`MEL_MEAN`, :data:`MEL_STD`), two kernel-3 GELU convolutions whose strides give
-    ``subsample`` (1, 2 or 4), sinusoidal positions, dropout, ``cfg.layers`` pre-norm transformer layers with
-    key padding masks, final LayerNorm. Frames beyond each item's length are zeroed before every convolution,
+    ``subsample`` (1, 2 or 4), a LayerNorm on the convolution features, sinusoidal positions, dropout,
+    ``cfg.layers`` pre-norm transformer layers with key padding masks, final LayerNorm.
+
+    The LayerNorm before the positions matters: at initialisation the convolutions' output varies across frames
+    with a standard deviation of about 0.1 while the sinusoids have about 0.6, so without it every utterance
+    looked alike to the transformer (embeddings of different utterances had cosine ~0.8) and contrastive
+    training sat on a plateau for hundreds of steps (egs/demo/RESULTS.md, "what made SCRAPS learn faster"). Frames beyond each item's length are zeroed before every convolution,
     so padding never leaks into valid outputs: an item gives the same output alone and inside a padded batch.
     """
 
@@ -45,6 +50,7 @@ class AcousticEncoder(nn.Module):
             nn.Conv1d(c_in, cfg.dim, kernel_size=3, stride=s, padding=1)
             for c_in, s in zip((n_mels, cfg.dim), self.strides)
         )
+        self.conv_norm = nn.LayerNorm(cfg.dim)
         self.positions = SinusoidalPositions(cfg.dim, cfg.max_len)
         self.drop = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(
@@ -71,7 +77,7 @@ class AcousticEncoder(nn.Module):
             x = x.masked_fill(lengths_to_padding_mask(lengths, x.shape[2])[:, None, :], 0.0)
             x = F.gelu(conv(x))
             lengths = conv_output_lengths(lengths, s)
-        x = rearrange(x, "b d t -> b t d")
+        x = self.conv_norm(rearrange(x, "b d t -> b t d"))
         padding = lengths_to_padding_mask(lengths, x.shape[1])
         x = self.drop(x + self.positions(x.shape[1]))
         for layer in self.layers:
