@@ -5,7 +5,9 @@ import pytest
 import torch
 
 from scraps.nn.config import EncoderConfig
+from scraps.nn.layers import MultiHeadAttention, lengths_to_padding_mask, padding_bias
 from tts.decoder import DecoderConfig
+from tts.inference import LengthGuards, generate_guarded
 from tts.loss import focus_rate, guided_attention_loss, guided_attention_weight, tts_loss
 from tts.model import SILENCE, TTSConfig, TTSModel
 
@@ -125,6 +127,52 @@ def test_incremental_decoding_matches_teacher_forcing(reduction):
             prev = target[:, (g + 1) * reduction - 1]
 
 
+@pytest.mark.parametrize("padded", [False, True])
+def test_kv_cache_in_chunks_equals_full_causal_attention(padded):
+    """The preallocated cache, filled in chunks of 3, 1, 1, 2 and 1 positions, gives what attention over the whole
+    sequence at once gives (the result the old concatenating cache gave); padded keys of a memory stay masked."""
+    torch.manual_seed(0)
+    attn = MultiHeadAttention(16, 4).eval()
+    x = torch.randn(2, 8, 16)
+    with torch.no_grad():
+        full, _ = attn(x, causal=True)
+        cache = attn.new_cache(capacity=8)
+        parts, start = [], 0
+        for size in (3, 1, 1, 2, 1):
+            parts.append(attn(x[:, start : start + size], causal=True, cache=cache)[0])
+            start += size
+        torch.testing.assert_close(torch.cat(parts, dim=1), full, atol=1e-6, rtol=1e-6)
+        assert cache.length == 8
+        with pytest.raises(ValueError, match="cannot hold 9"):
+            attn(x[:, :1], causal=True, cache=cache)
+        if padded:  # key_bias (made once) masks exactly as key_padding_mask does
+            mask = lengths_to_padding_mask(torch.tensor([8, 5]), 8)
+            kv = attn.project_kv(x)
+            a, wa = attn(x[:, :1], kv=kv, key_padding_mask=mask, need_weights=True)
+            b, wb = attn(x[:, :1], kv=kv, key_bias=padding_bias(mask, x.dtype), need_weights=True)
+            c, _ = attn(x[:, :1], kv=kv, key_bias=padding_bias(mask, x.dtype))
+            assert torch.equal(a, b) and torch.equal(wa, wb) and torch.all(wb[1, :, :, 5:] == 0)
+            torch.testing.assert_close(c, a, atol=1e-6, rtol=1e-6)
+
+
+def test_decoder_state_is_preallocated_and_bounded():
+    model = tiny_model()
+    ids, id_lens, spk, _, _ = batch()
+    dec = model.decoder
+    with torch.no_grad():
+        state = dec.init_state(model.encode(ids, id_lens, spk), id_lens, max_steps=3)
+        prev = torch.zeros(3, N_MELS)
+        frames, _, _ = dec.step(prev, state)
+        storage = [c._k.data_ptr() for c in state.caches]
+        for _ in range(2):
+            frames, _, _ = dec.step(frames[:, -1], state)
+        assert [c._k.data_ptr() for c in state.caches] == storage  # written in place, never reallocated
+        with pytest.raises(ValueError, match="exceeds the 3 steps"):
+            dec.step(prev, state)
+        with pytest.raises(ValueError, match="max_steps must lie in 1..64"):
+            dec.init_state(model.encode(ids, id_lens, spk), id_lens, max_steps=65)
+
+
 # ---------------------------------------------------------------------------------------------------- generation
 def test_generate_with_and_without_cache_agree():
     model = tiny_model()
@@ -174,6 +222,46 @@ def test_stop_and_min_frames():
     assert lengths.tolist() == [6, 6, 6] and not hit_cap.any()
     _, lengths, hit_cap = model.generate(ids, id_lens, spk, max_frames=torch.tensor([20, 3, 20]), min_frames=5)
     assert lengths.tolist() == [6, 3, 6] and hit_cap.tolist() == [False, True, False]
+
+
+def test_min_frames_per_item():
+    """Each item keeps its own minimum length, as if decoded alone; LengthGuards derives it from the id count."""
+    model = tiny_model(reduction=2)
+    with torch.no_grad():
+        model.decoder.stop_head.bias.fill_(20.0)  # stop as soon as allowed
+    ids, id_lens, spk, _, _ = batch()
+    mel, lengths, hit_cap = model.generate(ids, id_lens, spk, max_frames=torch.tensor([20, 20, 7]),
+                                           min_frames=torch.tensor([5, 0, 9]))  # fmt: skip
+    assert lengths.tolist() == [6, 2, 7] and hit_cap.tolist() == [False, False, True]
+    for i, m in enumerate((5, 0, 9)):
+        n, cap = int(id_lens[i]), (20, 20, 7)[i]
+        m_i, l_i, c_i = model.generate(ids[i : i + 1, :n], id_lens[i : i + 1], spk[i : i + 1], max_frames=cap,
+                                       min_frames=m)  # fmt: skip
+        assert int(l_i) == int(lengths[i]) and bool(c_i) == bool(hit_cap[i])
+        torch.testing.assert_close(mel[i : i + 1, :, : int(l_i)], m_i, atol=1e-5, rtol=1e-5)
+    # id_lens 7, 4, 5 with 1.5 frames per id -> at least 11, 6, 8 frames -> ends of the groups of 2: 12, 6, 8
+    _, lengths, _ = generate_guarded(model, ids, id_lens, spk, LengthGuards(min_frames=7, min_len_ratio=1.5))
+    assert lengths.tolist() == [12, 8, 8]  # the second item's 6 is raised to min_frames 7 -> 8
+    _, lengths, _ = generate_guarded(model, ids, id_lens, spk, LengthGuards(min_frames=0, min_len_ratio=1.5))
+    assert lengths.tolist() == [12, 6, 8]
+    with pytest.raises(ValueError, match=r"min_frames must be an int or have shape \(3,\)"):
+        model.generate(ids, id_lens, spk, max_frames=20, min_frames=torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match="min_frames must be >= 0"):
+        model.generate(ids, id_lens, spk, max_frames=20, min_frames=-1)
+
+
+@pytest.mark.parametrize("check_every", [2, 3, 8, 100])
+def test_stop_checked_every_few_steps_gives_the_same_result(check_every):
+    model = tiny_model()
+    make_stop_vary(model)
+    ids, id_lens, spk, _, _ = batch()
+    caps = torch.tensor([40, 40, 9])
+    ref = model.generate(ids, id_lens, spk, max_frames=caps, min_frames=torch.tensor([0, 26, 0]), check_every=1)
+    out = model.generate(ids, id_lens, spk, max_frames=caps, min_frames=torch.tensor([0, 26, 0]),
+                         check_every=check_every)  # fmt: skip
+    assert len(set(ref[1].tolist())) == 3 and ref[2].tolist() == [False, False, True]
+    assert all(torch.equal(a, b) for a, b in zip(ref, out))
+    assert not any(t.is_inference() for t in out)  # ordinary tensors: usable with autograd
 
 
 def test_bad_max_frames_refused():

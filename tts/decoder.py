@@ -10,14 +10,14 @@ Teacher forcing (:meth:`ARDecoder.forward`) and incremental decoding (:meth:`ARD
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from scraps.nn.layers import KVCache, SinusoidalPositions, TransformerLayer, lengths_to_padding_mask
+from scraps.nn.layers import KVCache, SinusoidalPositions, TransformerLayer, lengths_to_padding_mask, padding_bias
 
 
 @dataclass
@@ -54,11 +54,18 @@ class Prenet(nn.Module):
         self.dropout = dropout
         self.always_dropout = always_dropout
 
+    @property
+    def draws_noise(self) -> bool:
+        """Whether a call draws from torch's random number generator (dropout live and non-zero)."""
+        return (self.training or self.always_dropout) and self.dropout > 0
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (b, s, n_mels) -> (b, s, d)."""
-        active = self.training or self.always_dropout
-        x = F.dropout(F.relu(self.fc1(x)), self.dropout, active)
-        x = F.dropout(F.relu(self.fc2(x)), self.dropout, active)
+        noisy = self.draws_noise
+        for fc in (self.fc1, self.fc2):
+            x = F.relu(fc(x))
+            if noisy:
+                x = F.dropout(x, self.dropout)
         return self.proj(x)
 
 
@@ -96,11 +103,17 @@ class Postnet(nn.Module):
 
 @dataclass
 class DecoderState:
-    """Incremental-decoding state of one batch: cross-attention K/V (projected once) and a self-attention cache."""
+    """Incremental-decoding state of one batch, made once per decode by :meth:`ARDecoder.init_state`.
+
+    Per layer: the cross-attention keys and values (b, h, n, d/h) and a preallocated self-attention
+    :class:`KVCache` of ``max_steps`` positions. ``memory_bias`` (b, 1, 1, n) masks padded phonemes (None when
+    no item is padded).
+    """
 
     memory_kv: list[tuple[torch.Tensor, torch.Tensor]]
-    memory_padding_mask: torch.Tensor
-    caches: list[KVCache] = field(default_factory=list)
+    memory_bias: torch.Tensor | None
+    caches: list[KVCache]
+    max_steps: int
     step: int = 0
     need_weights: bool = False
 
@@ -197,13 +210,19 @@ class ARDecoder(nn.Module):
         return {"mel": mel, "mel_post": mel_post, "stop": stop, "attn": attn}
 
     def init_state(
-        self, memory: torch.Tensor, memory_lens: torch.Tensor, need_weights: bool = False
+        self, memory: torch.Tensor, memory_lens: torch.Tensor, need_weights: bool = False, max_steps: int | None = None
     ) -> DecoderState:
-        """Start incremental decoding over memory (b, n, d) with lengths (b,); cross-attention K/V projected once."""
+        """Start incremental decoding over memory (b, n, d) with lengths (b,) for at most ``max_steps`` steps
+        (default: the decoder's max_len). Cross-attention K/V and the padding mask are made here, once."""
+        max_steps = self.max_steps if max_steps is None else max_steps
+        if not 1 <= max_steps <= self.max_steps:
+            raise ValueError(f"max_steps must lie in 1..{self.max_steps} (the decoder's max_len), got {max_steps}")
+        padding = lengths_to_padding_mask(memory_lens, memory.shape[1])
         return DecoderState(
             memory_kv=[layer.cross_attn.project_kv(memory) for layer in self.layers],
-            memory_padding_mask=lengths_to_padding_mask(memory_lens, memory.shape[1]),
-            caches=[KVCache() for _ in self.layers],
+            memory_bias=padding_bias(padding, memory.dtype) if bool(padding.any()) else None,
+            caches=[layer.self_attn.new_cache(max_steps) for layer in self.layers],
+            max_steps=max_steps,
             need_weights=need_weights,
         )
 
@@ -215,8 +234,8 @@ class ARDecoder(nn.Module):
         Returns frames (b, r, n_mels) before the postnet, stop logits (b,) and, when the state was made with
         ``need_weights``, the last layer's cross-attention averaged over heads (b, n).
         """
-        if state.step >= self.max_steps:
-            raise ValueError(f"decoder step {state.step} exceeds the decoder's max_len {self.max_steps}")
+        if state.step >= state.max_steps:
+            raise ValueError(f"decoder step {state.step} exceeds the {state.max_steps} steps its state was made for")
         x = self.prenet(rearrange(prev_frame, "b c -> b 1 c")) + self.positions(1, state.step)
         w = None
         for layer, cache, kv in zip(self.layers, state.caches, state.memory_kv):
@@ -225,7 +244,7 @@ class ARDecoder(nn.Module):
                 causal=True,
                 cache=cache,
                 memory_kv=kv,
-                memory_padding_mask=state.memory_padding_mask,
+                memory_bias=state.memory_bias,
                 need_weights=state.need_weights,
             )
         state.step += 1

@@ -43,34 +43,41 @@ class SynthesisError(ValueError):
 class LengthGuards:
     """Bounds on every generated chunk, so that each decode ends.
 
-    A chunk of n ids (bos/eos included) stops at its stop token once it has ``min_frames`` frames, or at its cap
+    A chunk of n ids (bos/eos included) stops at its stop token once it has
+    ``max(min_frames, ceil(min_len_ratio * n))`` frames, or at its cap
     ``min(ceil(max_len_ratio * n), max_seconds of frames, the decoder's position limit)`` (reported as hit_cap).
-    Read speech runs at about 6 frames per id (LJSpeech: median 6.1, max 7.5), hence the default ratio of 15.
+    Both bounds are per chunk, so the chunks of one batch each keep their own.
+    Read speech runs at about 6 frames per id (LJSpeech: median 6.1, max 7.5), hence the default ratio of 15;
+    ``min_len_ratio`` (off by default) guards against a stop token that fires too early.
     """
 
     max_len_ratio: float = 15.0
     max_seconds: float = 30.0
     min_frames: int = 8
+    min_len_ratio: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (self.max_len_ratio > 0 and self.max_seconds > 0 and self.min_frames >= 0):
+        if not (self.max_len_ratio > 0 and self.max_seconds > 0 and self.min_frames >= 0 and self.min_len_ratio >= 0):
             raise SynthesisError(
                 f"length guards must be positive (max_len_ratio {self.max_len_ratio}, max_seconds "
-                f"{self.max_seconds}, min_frames {self.min_frames}); e.g. --max-len-ratio 15"
+                f"{self.max_seconds}, min_frames {self.min_frames}, min_len_ratio {self.min_len_ratio}); "
+                "e.g. --max-len-ratio 15"
             )
 
 
 def generate_guarded(
     model: TTSModel, ids: torch.Tensor, id_lens: torch.Tensor, speakers: torch.Tensor, guards: LengthGuards
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """:meth:`TTSModel.generate` with per-item caps from ``guards``: ids (b, n), id_lens (b,), speakers (b,).
+    """:meth:`TTSModel.generate` with per-item caps and minimum lengths from ``guards``: ids (b, n), id_lens (b,),
+    speakers (b,).
 
     Returns mel (b, 100, t) Vocos log-mel, lengths (b,) and hit_cap (b,) bool.
     """
     dec = model.decoder
     limit = min(math.floor(guards.max_seconds * FRAMES_PER_SECOND), dec.max_steps * dec.reduction)
     caps = torch.ceil(id_lens.float() * guards.max_len_ratio).long().clamp(1, max(1, limit))
-    return model.generate(ids, id_lens, speakers, max_frames=caps, min_frames=guards.min_frames)
+    mins = torch.ceil(id_lens.float() * guards.min_len_ratio).long().clamp(min=guards.min_frames)
+    return model.generate(ids, id_lens, speakers, max_frames=caps, min_frames=mins)
 
 
 def _strip_boundaries(tokens: list[str]) -> list[str]:

@@ -36,6 +36,14 @@ ENCODER_SHAPE_FIELDS = ("dim", "layers", "heads", "ff_mult")
 SILENCE = math.log(LOG_CLIP)  # the log-mel of a silent frame; fills generated mels beyond each length
 
 
+def _per_item(value: int | torch.Tensor, batch: int, name: str, device: torch.device) -> torch.Tensor:
+    """An int, or one value per item, -> (b,) long."""
+    values = torch.as_tensor(value, device=device, dtype=torch.long)
+    if values.ndim > 1 or (values.ndim == 1 and values.shape[0] != batch):
+        raise ValueError(f"{name} must be an int or have shape ({batch},), got {tuple(values.shape)}")
+    return values.expand(batch)
+
+
 @dataclass
 class TTSConfig(DictRoundTrip):
     """Everything needed to rebuild a :class:`TTSModel` (stored as ``model:`` in an export's config.yaml).
@@ -152,60 +160,102 @@ class TTSModel(nn.Module):
         speakers: torch.Tensor,
         *,
         max_frames: int | torch.Tensor,
-        min_frames: int = 0,
+        min_frames: int | torch.Tensor = 0,
         stop_threshold: float = 0.5,
         use_cache: bool = True,
+        check_every: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Autoregressive synthesis of a batch: ids (b, n), id_lens (b,), speakers (b,).
 
         Each decoder step yields r frames. An item finishes at the first step whose stop probability exceeds
-        ``stop_threshold`` once it has at least ``min_frames`` frames (its length is then the end of that step's
-        group), or when it reaches its cap ``max_frames`` (an int, or (b,) per item) without stopping. Decoding
-        ends when every item has finished, so it always terminates. ``use_cache=False`` reruns the whole prefix
-        at every step (the slow reference for benchmarks); the result is the same when prenet dropout is off.
+        ``stop_threshold`` once it has at least its ``min_frames`` frames (its length is then the end of that
+        step's group), or when it reaches its cap ``max_frames`` without stopping. Both are an int, or (b,) per
+        item. Decoding ends when every item has finished, so it always terminates. ``use_cache=False`` reruns the
+        whole prefix at every step (the slow reference for benchmarks); the result is the same when prenet
+        dropout is off.
+
+        Whether every item has finished is looked at every ``check_every`` steps (default: every step on the CPU,
+        where looking costs next to nothing, or when the prenet draws random numbers, so that the next call's
+        draws do not change; else every 8 steps, to spare an accelerator the wait). Steps run past the end are
+        cut off, so the result does not depend on it.
 
         Returns mel (b, 100, t) Vocos log-mel (filled with the silent value ``log(1e-7)`` beyond each length),
         lengths (b,) long, and hit_cap (b,) bool (True where the item was cut at its cap).
         """
-        b, r, dec = ids.shape[0], self.decoder.reduction, self.decoder
-        caps = torch.as_tensor(max_frames, device=ids.device, dtype=torch.long)
-        if caps.ndim > 1 or (caps.ndim == 1 and caps.shape[0] != b):
-            raise ValueError(f"max_frames must be an int or have shape ({b},), got {tuple(caps.shape)}")
-        caps = caps.expand(b)
+        b, r, dec, device = ids.shape[0], self.decoder.reduction, self.decoder, ids.device
+        caps = _per_item(max_frames, b, "max_frames", device)
+        mins = _per_item(min_frames, b, "min_frames", device)
         limit = dec.max_steps * r
         if int(caps.min()) < 1 or int(caps.max()) > limit:
             raise ValueError(
                 f"max_frames must lie in 1..{limit} (the decoder's max_len {dec.max_steps} steps x reduction {r}), "
                 f"got {int(caps.min())}..{int(caps.max())}"
             )
+        if int(mins.min()) < 0:
+            raise ValueError(f"min_frames must be >= 0, got {int(mins.min())}")
+        if check_every is None:
+            check_every = 1 if device.type == "cpu" or dec.prenet.draws_noise else 8
+        if check_every < 1:
+            raise ValueError(f"check_every must be >= 1, got {check_every}")
+        with torch.inference_mode():  # less bookkeeping per operator than no_grad: it counts at batch 1
+            mel, lengths, hit_cap = self._decode(ids, id_lens, speakers, caps, mins, stop_threshold, use_cache,
+                                                 check_every)  # fmt: skip
+        return mel.clone(), lengths.clone(), hit_cap.clone()  # ordinary tensors again, usable with autograd
+
+    def _decode(
+        self,
+        ids: torch.Tensor,
+        id_lens: torch.Tensor,
+        speakers: torch.Tensor,
+        caps: torch.Tensor,
+        mins: torch.Tensor,
+        stop_threshold: float,
+        use_cache: bool,
+        check_every: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`generate` after its checks: caps (b,) and mins (b,) in frames -> mel (b, 100, t), lengths, hit_cap.
+
+        The decoder's outputs go straight into a buffer of the longest decode; the next step reads only the last
+        frame. Stop decisions are stored per step and turned into lengths once, at the end.
+        """
+        b, r, dec, device = ids.shape[0], self.decoder.reduction, self.decoder, ids.device
+        steps = -(-int(caps.max()) // r)
         memory = self.encode(ids, id_lens, speakers)
-        memory_mask = lengths_to_padding_mask(id_lens, memory.shape[1])
-        state = dec.init_state(memory, id_lens) if use_cache else None
-        inputs = memory.new_zeros(b, 1, self.config.n_mels)  # the go frame, then one frame per step
-        lengths = torch.zeros(b, dtype=torch.long, device=ids.device)
-        done = torch.zeros(b, dtype=torch.bool, device=ids.device)
-        hit_cap = torch.zeros(b, dtype=torch.bool, device=ids.device)
-        groups = []
-        for step in range(-(-int(caps.max()) // r)):
+        state = dec.init_state(memory, id_lens, max_steps=steps) if use_cache else None
+        memory_mask = lengths_to_padding_mask(id_lens, memory.shape[1])  # the no-cache reference's
+        # ends[s]: frames made after step s; an item may stop at s from its min_frames on and must end at its cap
+        ends = torch.arange(1, steps + 1, device=device) * r
+        may_stop = ends >= mins[:, None]  # (b, steps)
+        at_cap = ends >= caps[:, None]  # (b, steps)
+        frames_out = memory.new_zeros(b, steps * r, self.config.n_mels)
+        wants_stop = torch.zeros(b, steps, dtype=torch.bool, device=device)
+        done = torch.zeros(b, dtype=torch.bool, device=device)
+        prev = memory.new_zeros(b, self.config.n_mels)  # the go frame, then the last frame of each step
+        checked = 0
+        for step in range(steps):
             if use_cache:
-                frames, stop, _ = dec.step(inputs[:, -1], state)
-            else:
-                all_frames, all_stop, _ = dec.decode(inputs, memory, memory_mask)
+                frames, stop, _ = dec.step(prev, state)
+            else:  # the inputs of every step so far: the go frame and the last frame of each group in frames_out
+                all_frames, all_stop, _ = dec.decode(dec.shift_targets(frames_out[:, : (step + 1) * r]), memory,
+                                                     memory_mask)  # fmt: skip
                 frames, stop = all_frames[:, -r:], all_stop[:, -1]
-            groups.append(frames)
-            end = (step + 1) * r
-            stopped = ~done & (torch.sigmoid(stop) > stop_threshold) & (end >= min_frames)
-            capped = ~done & ~stopped & (end >= caps)
-            lengths = torch.where(stopped | capped, torch.clamp(caps, max=end), lengths)
-            hit_cap |= capped
-            done |= stopped | capped
-            if bool(done.all()):
-                break
-            inputs = torch.cat([inputs, frames[:, -1:]], dim=1)
+            frames_out[:, step * r : (step + 1) * r] = frames
+            wants_stop[:, step] = torch.sigmoid(stop) > stop_threshold
+            prev = frames[:, -1]
+            if (step + 1) % check_every == 0 or step + 1 == steps:
+                block = slice(checked, step + 1)
+                done |= (wants_stop[:, block] & may_stop[:, block] | at_cap[:, block]).any(dim=1)
+                checked = step + 1
+                if bool(done.all()):
+                    break
+        # each item ends at its first step that stops (allowed) or reaches the cap; a stop there wins over the cap
+        stopped = wants_stop[:, :checked] & may_stop[:, :checked]
+        last = (stopped | at_cap[:, :checked]).int().argmax(dim=1)
+        lengths = torch.minimum(caps, ends[last])
+        hit_cap = ~stopped.gather(1, last[:, None])[:, 0]
         t = int(lengths.max())
-        mel_norm = torch.cat(groups, dim=1)[:, :t]
         padding = lengths_to_padding_mask(lengths, t)
-        mel = self.denormalize(dec.postnet(mel_norm, padding)).masked_fill(padding[..., None], SILENCE)
+        mel = self.denormalize(dec.postnet(frames_out[:, :t], padding)).masked_fill(padding[..., None], SILENCE)
         return rearrange(mel, "b t c -> b c t"), lengths, hit_cap
 
     # -------------------------------------------------------------------------------------------------- export
