@@ -128,6 +128,19 @@ def test_recipe_refuses_bad_config_in_one_line_and_writes_nothing(tmp_path):
     assert not exp.exists()
 
 
+def test_overrides_may_come_before_and_after_a_recipe_flag(tmp_path, capsys):
+    from scraps.training.cli import run_recipe
+    from tts.training import TTSRecipeConfig, TTSTask
+
+    exp = tmp_path / "never"
+    argv = ["--config", str(REPO / "egs" / "demo" / "conf" / "tts.yaml"), f"exp_dir={exp}",
+            "--init-from-scraps", str(tmp_path / "scraps_export"), "train.lr_rate=1"]
+    flags = {"--init-from-scraps": ("init_from_scraps", str, "SCRAPS export")}
+    assert run_recipe("test", TTSRecipeConfig, TTSTask, argv, flags) == 2  # refused by the config check, not argparse
+    assert capsys.readouterr().err.strip() == "error: unknown config key 'train.lr_rate'; did you mean 'train.lr'?"
+    assert not exp.exists()
+
+
 def test_tts_init_from_scraps_and_freeze(scraps_run, tiny_corpus, tmp_path):
     from tts.model import TTSModel
     from tts.training import TTSRecipeConfig, TTSTask

@@ -32,7 +32,7 @@ def run_recipe(
     for flag, (key, kind, text) in (flags or {}).items():
         parser.add_argument(flag, dest=key, type=kind, metavar=key.split(".")[-1].upper(), help=f"{text} ({key}=)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.max_steps=100 exp_dir=exp/x")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # key=value overrides may come before or after the flags
     overrides = list(args.overrides)
     for key, _, _ in (flags or {}).values():
         if getattr(args, key) is not None:
