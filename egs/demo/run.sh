@@ -3,7 +3,7 @@
 #
 #   ./run.sh                              # all stages
 #   ./run.sh --stage 2 --stop-stage 2     # only SCRAPS pretraining
-#   ./run.sh --nproc 2                    # pretrain SCRAPS with 2 processes (accelerate launch --multi_gpu)
+#   ./run.sh --nproc 1                    # pretrain SCRAPS in 1 process (default 2: accelerate launch --multi_gpu)
 #
 # Stages (each skips work already done, and training resumes from its last checkpoint, so a rerun continues):
 #   0  synthesise the demo corpus with espeak-ng (offline, deterministic)       -> data/corpus
@@ -21,7 +21,7 @@ cd "$(dirname "$0")"
 
 stage=0
 stop_stage=100
-nproc=1              # SCRAPS training processes (accelerate launch --multi_gpu; gloo on CPU)
+nproc=2              # SCRAPS training processes (accelerate launch --multi_gpu; gloo on CPU), one per core
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage="$2"; shift 2 ;;

@@ -56,6 +56,10 @@ def main() -> None:
                   "Paper (arXiv 2307.12445): the score falls for 91 % of utterances at 20 % substitution and drops",
                   "by about 10 % at 75 % noise. The paper's exact noise mixing is unknown; ours (defined in the",
                   "report) may be harsher.", "", "![score against corruption](results/corruption.png)", ""]
+    ablation = Path("exp/ablation/ablation.md")
+    if ablation.is_file():  # written by ./ablation.sh (not part of run.sh: it trains six more models)
+        lines += ["## SCRAPS ablation: integrator and augmentation (`./ablation.sh`)", "",
+                  ablation.read_text().strip(), ""]
     cmp_md = Path("exp/compare/comparison.md")
     if cmp_md.is_file():
         c = json.loads(Path("exp/compare/comparison.json").read_text())

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# SCRAPS ablation on the demo corpus (the paper's integrator ablation, plus augmentation on/off): six runs with the
+# same data, seed and budget, each evaluated like stage 3, then one table -> exp/ablation/ablation.md
+# (local/make_results.py copies it into RESULTS.md).
+#
+#   ./ablation.sh                 # after ./run.sh --stop-stage 1 (needs data/manifests)
+#   ./ablation.sh --steps 300     # training steps per run (default 300, batch 32, single process each)
+#   ./ablation.sh --jobs 2        # runs side by side (default 2: one per core of a 2-core machine)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+steps=300
+jobs=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --steps) steps="$2"; shift 2 ;;
+    --jobs) jobs="$2"; shift 2 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "ablation.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+repo=../..
+[ -f data/manifests/cuts_train.jsonl.gz ] || { echo "ablation.sh: data/manifests not found; run ./run.sh --stop-stage 1 first" >&2; exit 2; }
+
+one() {  # one <integrator> <augment: true|false>
+  local name="$1_aug_$2" dir="exp/ablation/$1_aug_$2"
+  python $repo/recipes/pretrain_scraps.py --config conf/scraps.yaml exp_dir=$dir model.integrator=$1 \
+    augment.enabled=$2 train.max_steps=$steps train.val_every=$steps train.ckpt_every=$steps > exp/ablation/$name.log 2>&1
+  scraps evaluate --model $dir/export --cuts data/manifests/cuts_test.jsonl.gz --out $dir/eval --seed 0 \
+    >> exp/ablation/$name.log 2>&1
+  echo "[$(date +%H:%M:%S)] ablation: $name done"
+}
+
+mkdir -p exp/ablation
+running=0
+for integrator in shared separate none; do
+  for aug in true false; do
+    one $integrator $aug &
+    running=$((running + 1))
+    if [ $running -ge $jobs ]; then wait -n; running=$((running - 1)); fi
+  done
+done
+wait
+python local/ablation_table.py --steps $steps --out exp/ablation/ablation.md
