@@ -32,6 +32,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+command -v scraps > /dev/null || { echo "run.sh: the scraps command is not on PATH; activate the project's venv first (. ../../.venv/bin/activate) or run make demo" >&2; exit 2; }
 # Small models on a 2-core CPU train fastest single-threaded per process.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 launch() {
