@@ -11,12 +11,19 @@ else encoder and decoder 384-dim, 6 layers, 6 heads, reduction 2; override with 
 
 Goals at 10 s: KV cache >= 5x faster than no cache; acoustic RTF <= 0.05; Vocos RTF <= 0.05; end to end <= 0.1.
 
+``--quantize int8`` (CPU) adds the int8 copies that ``tts-synthesize --quantize int8`` uses
+(:func:`tts.inference.quantize_int8`: the acoustic model's linear layers, the Vocos backbone): at every duration
+the acoustic model, Vocos and end to end are timed float32 and int8 in alternation (one call of each per round,
+so that a change in the CPU's load meets both alike), with their ratio; at 10 s also the relative error of the
+int8 mel against float32, teacher-forced on the float32 decode with the prenet's dropout off.
+
 Timings are medians of ``--repeats`` runs after a warm-up. Each figure also records this process's CPU time per
 call (``cpu_rtf``: close to the wall time on an idle core when one thread is used) and the CPU load meanwhile
 (``bench/_common.py``). The run ends with a weight-streaming microbenchmark and a profile of the cached decode,
 which say where the decode time goes.
 
-Run: ``.venv/bin/python bench/inference_rtf.py [--config FILE] [key=value ...] [--threads 1] [--repeats 3]``
+Run: ``.venv/bin/python bench/inference_rtf.py [--config FILE] [key=value ...] [--threads 1] [--repeats 3]
+[--quantize int8]``
 """
 from __future__ import annotations
 
@@ -47,7 +54,15 @@ from scraps.nn.config import EncoderConfig
 from scraps.text import PhonemeVocab, TextFrontend
 from scraps.training.config import load_config
 from tts.decoder import DecoderConfig
-from tts.inference import FRAMES_PER_SECOND, LengthGuards, Synthesizer
+from tts.inference import (
+    FRAMES_PER_SECOND,
+    QUANTIZE_MODES,
+    LengthGuards,
+    SynthesisError,
+    Synthesizer,
+    check_quantize,
+    quantize_int8,
+)
 from tts.model import TTSConfig, TTSModel
 from tts.training import TTSRecipeConfig
 from tts.vocoder import VOCOS_MEL_24KHZ_CONFIG, GriffinLimVocoder, VocosVocoder, build_vocos
@@ -67,15 +82,62 @@ TEXT = (
 )
 
 
+def measure_alternating(
+    fns: dict[str, Callable[[], object]], repeats: int, sync: Callable[[], None], audio_seconds: float
+) -> dict[str, dict[str, Any]]:
+    """Time ``repeats`` rounds of one call of each of ``fns`` in turn; per function: median wall time, mean CPU
+    time of this process, both as RTFs, and the CPU load over all the rounds."""
+    walls: dict[str, list[float]] = {name: [] for name in fns}
+    cpus: dict[str, list[float]] = {name: [] for name in fns}
+    with cpu_load() as load:
+        for _ in range(repeats):
+            for name, fn in fns.items():
+                cpu_start = time.process_time()
+                walls[name] += time_calls(fn, 1, sync)
+                cpus[name].append(time.process_time() - cpu_start)
+    out = {}
+    for name in fns:
+        timing, cpu_s = timing_summary(walls[name]), sum(cpus[name]) / repeats
+        out[name] = {**timing, "cpu_s": cpu_s, "rtf": timing["median_s"] / audio_seconds,
+                     "cpu_rtf": cpu_s / audio_seconds, "cpu_load": load.to_dict()}  # fmt: skip
+    return out
+
+
 def measure(fn: Callable[[], object], repeats: int, sync: Callable[[], None], audio_seconds: float) -> dict[str, Any]:
     """Time ``repeats`` calls: median wall time, mean CPU time of this process, CPU load, and both as RTFs."""
-    cpu_start = time.process_time()
-    with cpu_load() as load:
-        times = time_calls(fn, repeats, sync)
-    cpu_s = (time.process_time() - cpu_start) / repeats
-    timing = timing_summary(times)
-    return {**timing, "cpu_s": cpu_s, "rtf": timing["median_s"] / audio_seconds, "cpu_rtf": cpu_s / audio_seconds,
-            "cpu_load": load.to_dict()}  # fmt: skip
+    return measure_alternating({"fn": fn}, repeats, sync, audio_seconds)["fn"]
+
+
+def measure_pair(
+    name: str,
+    fns: dict[str, Callable[[], object]],
+    repeats: int,
+    sync: Callable[[], None],
+    audio_seconds: float,
+    row: dict[str, Any],
+) -> None:
+    """Fill ``row[name]`` from ``fns["float32"]`` and, when ``fns`` holds an "int8" function too (timed in
+    alternation with it), ``row[name + "_int8"]`` and ``row[name + "_int8_speedup"]`` (float32 / int8 wall)."""
+    timed = measure_alternating(fns, repeats, sync, audio_seconds)
+    row[name] = timed["float32"]
+    if "int8" in timed:
+        row[f"{name}_int8"] = timed["int8"]
+        row[f"{name}_int8_speedup"] = timed["float32"]["median_s"] / timed["int8"]["median_s"]
+
+
+def teacher_forced_error(model: TTSModel, int8: TTSModel, inputs: tuple[torch.Tensor, ...], mel: torch.Tensor) -> float:
+    """||int8 - float32|| / ||float32|| of the post-net mel (normalised domain), both teacher-forced on ``mel``
+    (b, 100, t) with the prenet's dropout off: every step reads the same input, so errors do not compound."""
+    lengths = torch.full((mel.shape[0],), mel.shape[2], device=mel.device)
+    outs = []
+    for m in (model, int8):
+        always = m.decoder.prenet.always_dropout
+        m.decoder.prenet.always_dropout = False
+        try:
+            outs.append(m(*inputs, mel, lengths, need_weights=False)["mel_post_norm"])
+        finally:
+            m.decoder.prenet.always_dropout = always
+    return float((outs[1] - outs[0]).norm() / outs[0].norm())
 
 
 def build_model(config: str | None, overrides: list[str]) -> tuple[TTSModel, str]:
@@ -151,7 +213,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count(),
                         help="torch threads (default: cores); on a busy CPU, 1 can be much faster")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--quantize", choices=QUANTIZE_MODES,
+                        help="also time int8 weights (tts-synthesize --quantize int8), alternating with float32")
     args = parser.parse_args()
+    try:
+        check_quantize(args.quantize, args.device)
+    except SynthesisError as exc:
+        parser.error(str(exc))
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device, sync = torch.device(args.device), synchronizer(torch.device(args.device))
@@ -159,12 +227,14 @@ def main() -> None:
     model.to(device)
     vocos = VocosVocoder(build_vocos(VOCOS_MEL_24KHZ_CONFIG), "mel-24khz architecture, random weights").to(device)
     griffin_lim = GriffinLimVocoder().to(device)
+    q_model, q_vocos = quantize_int8(model, vocos) if args.quantize == "int8" else (None, None)
     stack = [p for n, p in model.decoder.named_parameters() if not n.startswith("postnet.")]
     weight_mb = sum(p.numel() * p.element_size() for p in stack) / 1e6
     print(f"command: {command_line()}")
     print(f"model: {source}; {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, of which "
           f"{weight_mb:.0f} MB in the decoder stack are read at every step; {device}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads of {os.cpu_count()} CPUs")  # fmt: skip
+          f"{torch.get_num_threads()} threads of {os.cpu_count()} CPUs"
+          + ("; int8 weights timed against float32" if q_model is not None else ""))  # fmt: skip
 
     rows = []
     with torch.inference_mode():
@@ -174,29 +244,45 @@ def main() -> None:
         for vocoder in (vocos, griffin_lim):
             vocoder(decode(model, warm, 48, True), torch.tensor([48], device=device))
         end_to_end(model, vocos, 0.5)()
+        if q_model is not None:
+            q_vocos(decode(q_model, warm, 48, True), torch.tensor([48], device=device))
+            end_to_end(q_model, q_vocos, 0.5)()
         for seconds in args.durations:
             frames = round(seconds * FRAMES_PER_SECOND)
             audio_s = frames * HOP_LENGTH / SAMPLE_RATE
             inputs = phoneme_batch(model, frames)
             row: dict[str, Any] = {"seconds": audio_s, "frames": frames, "phoneme_ids": int(inputs[1][0])}
-            row["acoustic"] = measure(lambda: decode(model, inputs, frames, True), args.repeats, sync, audio_s)
+            acoustic = {"float32": lambda: decode(model, inputs, frames, True)}
+            if q_model is not None:
+                acoustic["int8"] = lambda: decode(q_model, inputs, frames, True)
+            measure_pair("acoustic", acoustic, args.repeats, sync, audio_s, row)
             if seconds <= args.nocache_max:
                 runs = 1 if seconds > 5 else args.repeats
                 row["acoustic_nocache"] = measure(lambda: decode(model, inputs, frames, False), runs, sync, audio_s)
                 row["kv_speedup"] = row["acoustic_nocache"]["median_s"] / row["acoustic"]["median_s"]
             mel, lengths = decode(model, inputs, frames, True), torch.tensor([frames], device=device)
-            row["vocos"] = measure(lambda: vocos(mel, lengths), args.repeats, sync, audio_s)
+            vocoders = {"float32": lambda: vocos(mel, lengths)}
+            if q_vocos is not None:
+                vocoders["int8"] = lambda: q_vocos(mel, lengths)
+            measure_pair("vocos", vocoders, args.repeats, sync, audio_s, row)
             row["griffinlim"] = measure(lambda: griffin_lim(mel, lengths), args.repeats, sync, audio_s)
-            synth = end_to_end(model, vocos, audio_s)
-            produced = synth()
-            row["end_to_end"] = {**measure(synth, args.repeats, sync, produced), "audio_seconds": produced}
+            synths = {"float32": end_to_end(model, vocos, audio_s)}
+            if q_model is not None:
+                synths["int8"] = end_to_end(q_model, q_vocos, audio_s)
+            produced = synths["float32"]()
+            measure_pair("end_to_end", synths, args.repeats, sync, produced, row)
+            row["end_to_end"]["audio_seconds"] = produced
+            if q_model is not None and seconds == 10.0:
+                row["int8_mel_rel_error"] = teacher_forced_error(model, q_model, inputs, mel)
             if seconds == 10.0:
                 batch = phoneme_batch(model, frames, batch=8)
                 row["acoustic_batch8"] = measure(lambda: decode(model, batch, frames, True), 1, sync, 8 * audio_s)
             rows.append(row)
-            print(f"  {audio_s:5.1f} s done: acoustic RTF {row['acoustic']['rtf']:.3f}", flush=True)
+            int8_done = f", int8 {row['acoustic_int8']['rtf']:.3f}" if q_model is not None else ""
+            print(f"  {audio_s:5.1f} s done: acoustic RTF {row['acoustic']['rtf']:.3f}{int8_done}", flush=True)
         ten = min(rows, key=lambda r: abs(r["seconds"] - 10.0))
-        step_ms = ten["acoustic"]["median_s"] / (ten["frames"] / model.decoder.reduction) * 1e3
+        steps_10s = ten["frames"] / model.decoder.reduction
+        step_ms = ten["acoustic"]["median_s"] / steps_10s * 1e3
         stream = weight_stream_gbs(model, sync)
         profile = profile_table(lambda: decode(model, phoneme_batch(model, ten["frames"]), ten["frames"], True),
                                 device, rows=12)  # fmt: skip
@@ -204,6 +290,8 @@ def main() -> None:
     print("RTF = wall time / audio seconds (median); cpu = this process's CPU time / audio seconds (mean)")
     cols = ("audio s", "acoustic", "acoustic cpu", "no cache", "KV speedup", "Vocos", "Vocos cpu", "Griffin-Lim",
             "end to end", "e2e cpu", "others' CPU")  # fmt: skip
+    if q_model is not None:
+        cols += ("acoust. int8", "int8 speedup", "Vocos int8", "int8 speedup", "e2e int8")
     print("".join(f"{c:>13}" for c in cols))
     for r in rows:
         vals = [f"{r['seconds']:.2f}", f"{r['acoustic']['rtf']:.3f}", f"{r['acoustic']['cpu_rtf']:.3f}",
@@ -211,11 +299,21 @@ def main() -> None:
                 f"{r['kv_speedup']:.1f}x" if "kv_speedup" in r else "-", f"{r['vocos']['rtf']:.3f}",
                 f"{r['vocos']['cpu_rtf']:.3f}", f"{r['griffinlim']['rtf']:.3f}", f"{r['end_to_end']['rtf']:.3f}",
                 f"{r['end_to_end']['cpu_rtf']:.3f}", f"{r['acoustic']['cpu_load']['others_share']:.0%}"]  # fmt: skip
+        if q_model is not None:
+            vals += [f"{r['acoustic_int8']['rtf']:.3f}", f"{r['acoustic_int8_speedup']:.2f}x",
+                     f"{r['vocos_int8']['rtf']:.3f}", f"{r['vocos_int8_speedup']:.2f}x",
+                     f"{r['end_to_end_int8']['rtf']:.3f}"]  # fmt: skip
         print("".join(f"{v:>13}" for v in vals))
     batch8 = ten.get("acoustic_batch8", {}).get("rtf")
     print(f"decode step at {ten['seconds']:.0f} s: {step_ms:.1f} ms wall; the decoder stack's {weight_mb:.0f} MB of "
           f"weights stream through batch-1 matvecs at {stream:.1f} GB/s here, a floor of {weight_mb / stream:.1f} "
           f"ms/step" + (f"; a batch of 8 costs RTF {batch8:.3f} per utterance" if batch8 else ""))  # fmt: skip
+    if q_model is not None:
+        print(f"int8 weights at {ten['seconds']:.0f} s: acoustic RTF {ten['acoustic_int8']['rtf']:.3f} against "
+              f"{ten['acoustic']['rtf']:.3f} float32 ({ten['acoustic_int8_speedup']:.2f}x; "
+              f"{ten['acoustic_int8']['median_s'] / steps_10s * 1e3:.1f} ms/step), Vocos "
+              f"{ten['vocos_int8_speedup']:.2f}x, end to end {ten['end_to_end_int8_speedup']:.2f}x; int8 mel against "
+              f"float32, teacher-forced: relative error {ten.get('int8_mel_rel_error', float('nan')):.4f}")  # fmt: skip
     print("cached decode, operators by self time:\n" + profile)
 
     figures = {
@@ -232,6 +330,18 @@ def main() -> None:
         "decoder_stack_weights_mb": weight_mb,
         "weight_stream_gbs": stream,
     }
+    if q_model is not None:
+        figures |= {
+            "acoustic_rtf_10s_int8": ten["acoustic_int8"]["rtf"],
+            "acoustic_cpu_rtf_10s_int8": ten["acoustic_int8"]["cpu_rtf"],
+            "acoustic_int8_speedup_10s": ten["acoustic_int8_speedup"],
+            "decode_step_ms_10s_int8": ten["acoustic_int8"]["median_s"] / steps_10s * 1e3,
+            "vocos_rtf_10s_int8": ten["vocos_int8"]["rtf"],
+            "vocos_int8_speedup_10s": ten["vocos_int8_speedup"],
+            "end_to_end_rtf_10s_int8": ten["end_to_end_int8"]["rtf"],
+            "end_to_end_int8_speedup_10s": ten["end_to_end_int8_speedup"],
+            "int8_mel_rel_error_10s": ten.get("int8_mel_rel_error"),
+        }
     goals = {f"{k} {op} {v}": figures[k] is not None and (figures[k] >= v if op == ">=" else figures[k] <= v)
              for k, (op, v) in GOALS.items()}  # fmt: skip
     print("goals: " + ", ".join(f"{k}: {'met' if ok else 'NOT met'}" for k, ok in goals.items()))
@@ -240,6 +350,7 @@ def main() -> None:
         "git": git_state(),
         "machine": describe_machine(device),
         "torch_threads": torch.get_num_threads(),
+        "quantize": args.quantize,
         "load_average": os.getloadavg(),
         "model": {"source": source, "overrides": args.overrides, "encoder": vars(model.config.encoder),
                   "decoder": vars(model.config.decoder), "parameters": sum(p.numel() for p in model.parameters())},

@@ -15,7 +15,7 @@ from scraps.nn.config import EncoderConfig
 from scraps.text import PhonemeVocab, TextError
 from tts.cli import main
 from tts.decoder import DecoderConfig
-from tts.inference import PAUSE_SECONDS, LengthGuards, Synthesizer, split_sentences
+from tts.inference import PAUSE_SECONDS, LengthGuards, Synthesizer, SynthesisError, split_sentences
 from tts.model import TTSConfig, TTSModel
 from tts.vocoder import (
     VOCOS_CONFIG,
@@ -149,6 +149,8 @@ def test_list_speakers(stops, capsys):
         (["--text", "Hello.", "--speaker", "7"], "unknown speaker '7'"),
         (["--text", "Hello.", "--device", "tpu"], "device"),
         (["--text", "Hello.", "--vocoder", "./no/such/vocos"], "neither a Vocos directory nor a hub id"),
+        (["--text", "Hello.", "--quantize", "int8", "--device", "cuda"],  # the same with or without a GPU
+         "--quantize int8 runs on the CPU only (PyTorch's dynamic int8 kernels), not on cuda; use --device cpu"),
     ],
 )
 def test_user_errors_give_one_line_and_exit_2(stops, tmp_path, capsys, extra, message):
@@ -193,6 +195,30 @@ def test_argument_combinations_are_checked(stops, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--model", str(stops), "--text", "Hi.", "--out", str(tmp_path / "a.wav"), "--batch-size", "0"])
     assert "--out" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------- int8 weights
+def test_int8_synthesis_end_to_end(never_stops, vocos_dir, tmp_path, capsys):
+    """int8 runs from text to audio; how close its mels are to float32 is tested teacher-forced in
+    test_tts_model.py (free running, each step reads its own output)."""
+    texts = ["A short one.", "This sentence is rather longer than the first one, with a clause."]
+    plain = Synthesizer.from_pretrained(never_stops, vocoder=str(vocos_dir))
+    int8 = Synthesizer.from_pretrained(never_stops, vocoder=str(vocos_dir), quantize="int8")
+    vocos = int8.vocoder.vocos
+    assert "int8 backbone" in int8.vocoder.name and isinstance(vocos.head.out, torch.nn.Linear)  # head: float32
+    assert not any(isinstance(m, torch.nn.Linear) for m in vocos.backbone.modules())
+    assert not any(isinstance(m, torch.nn.Linear) for m in int8.model.decoder.layers.modules())
+    assert isinstance(plain.model.decoder.layers[0].self_attn.q_proj, torch.nn.Linear)  # float32 left as it was
+    for utt, ref in zip(int8.synthesize_batch(texts), plain.synthesize_batch(texts)):
+        assert utt.error is None and utt.capped == ref.capped == 1  # never stops: both end at the same cap
+        assert len(utt.wave) == len(ref.wave) and np.isfinite(utt.wave).all() and np.abs(utt.wave).max() > 0
+    with pytest.raises(SynthesisError, match="unknown quantize mode 'int4'"):
+        Synthesizer.from_pretrained(never_stops, vocoder="griffinlim", quantize="int4")
+    out = tmp_path / "int8.wav"
+    code, _, err = run(capsys, "--model", never_stops, "--text", texts[0], "--out", out, "--vocoder", "griffinlim",
+                       "--quantize", "int8")  # fmt: skip
+    assert code == 0, err
+    assert "on cpu with int8 weights in" in err and sf.info(str(out)).frames > 0
 
 
 # ---------------------------------------------------------------------------------------------- batching, caps

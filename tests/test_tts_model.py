@@ -7,7 +7,7 @@ import torch
 from scraps.nn.config import EncoderConfig
 from scraps.nn.layers import MultiHeadAttention, lengths_to_padding_mask, padding_bias
 from tts.decoder import DecoderConfig
-from tts.inference import LengthGuards, generate_guarded
+from tts.inference import LengthGuards, generate_guarded, int8_weights
 from tts.loss import focus_rate, guided_attention_loss, guided_attention_weight, tts_loss
 from tts.model import SILENCE, TTSConfig, TTSModel
 
@@ -171,6 +171,62 @@ def test_decoder_state_is_preallocated_and_bounded():
             dec.step(prev, state)
         with pytest.raises(ValueError, match="max_steps must lie in 1..64"):
             dec.init_state(model.encode(ids, id_lens, spk), id_lens, max_steps=65)
+
+
+# ------------------------------------------------------------------------------------------------ int8 weights
+# Tolerance of int8 against float32 mels: a relative error (norm of the difference / norm of the float mel, in the
+# decoder's normalised domain) below 5%, teacher-forced, so that every step reads the same inputs in both (free
+# running feeds each step its own output and may drift apart). Per-tensor int8 weights (steps of max|w| / 127)
+# and inputs quantised per call (7-bit on x86, for fbgemm) add about 1% each through ~10 linear layers: these
+# tiny random models measure 1.6-2.3% (a 30 M LJSpeech-sized random model 2.6%, the 400-step demo exports
+# 1.5-1.8%). 5% leaves room for other seeds and CPUs; a wrong projection (swapped, missing bias) gives O(1).
+INT8_REL_TOL = 0.05
+
+
+def relative_error(x: torch.Tensor, ref: torch.Tensor) -> float:
+    """||x - ref|| / ||ref|| over all elements."""
+    return float((x - ref).norm() / ref.norm())
+
+
+def teacher_forced_steps(model: TTSModel, ids, id_lens, spk, mel) -> torch.Tensor:
+    """The KV-cached step loop fed the target's frames -> frames (b, t, n_mels), normalised (t a multiple of r)."""
+    dec = model.decoder
+    inputs = dec.shift_targets(model.normalize(mel).transpose(1, 2))
+    state = dec.init_state(model.encode(ids, id_lens, spk), id_lens, max_steps=inputs.shape[1])
+    return torch.cat([dec.step(inputs[:, s], state)[0] for s in range(inputs.shape[1])], dim=1)
+
+
+def test_int8_mels_are_close_to_float_teacher_forced():
+    model = tiny_model()
+    quantized = int8_weights(model)
+    ids, id_lens, spk, mel, _ = batch(t=24)
+    mel_lens = torch.full_like(id_lens, 24)
+    with torch.no_grad():
+        ref = model(ids, id_lens, spk, mel, mel_lens)
+        out = quantized(ids, id_lens, spk, mel, mel_lens)
+        assert relative_error(out["mel_post_norm"], ref["mel_post_norm"]) < INT8_REL_TOL
+        assert relative_error(out["stop"], ref["stop"]) < INT8_REL_TOL
+        # the KV-cached path: quantised projections are called one by one (no fused float weight to build)
+        assert quantized.decoder.layers[0].self_attn.new_cache(4).in_proj is None
+        steps = teacher_forced_steps(quantized, ids, id_lens, spk, mel)
+        assert relative_error(steps, teacher_forced_steps(model, ids, id_lens, spk, mel)) < INT8_REL_TOL
+        assert relative_error(steps, ref["mel_norm"].transpose(1, 2)) < INT8_REL_TOL
+    mel_q, lengths_q, hit_cap = quantized.generate(ids, id_lens, spk, max_frames=20, stop_threshold=1.1)
+    assert lengths_q.tolist() == [20, 20, 20] and hit_cap.all() and torch.isfinite(mel_q).all()  # free running
+
+
+def test_int8_copy_leaves_the_float_model_and_its_fused_cache_alone():
+    model = tiny_model()
+    ids, id_lens, spk, _, _ = batch()
+    before = model.generate(ids, id_lens, spk, max_frames=12)[0]
+    quantized = int8_weights(model)
+    attn = model.decoder.layers[0].self_attn
+    weight, bias = attn.new_cache(4).in_proj  # float32: q/k/v fused into one (3d, d) weight, as before
+    assert weight.shape == (3 * 32, 32) and bias.shape == (3 * 32,)
+    assert isinstance(attn.q_proj, torch.nn.Linear) and not isinstance(
+        quantized.decoder.layers[0].self_attn.q_proj, torch.nn.Linear
+    )
+    assert torch.equal(model.generate(ids, id_lens, spk, max_frames=12)[0], before)
 
 
 # ---------------------------------------------------------------------------------------------------- generation

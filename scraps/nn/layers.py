@@ -36,10 +36,11 @@ class KVCache:
     decode may reach), allocated at the first :meth:`append` and written in place: attention reads the filled
     prefix and nothing is copied as it grows. ``in_proj`` is the layer's query, key and value projection fused into
     one (weight (3d, d), bias (3d,)), so that a step projects with one matrix product; it is copied when the cache
-    is made (a decode does not change the weights).
+    is made (a decode does not change the weights). It is None when the projections are not ``nn.Linear`` (e.g.
+    dynamically quantised ones, which have no float weight to fuse): each step then calls them.
     """
 
-    def __init__(self, capacity: int, in_proj: tuple[torch.Tensor, torch.Tensor]) -> None:
+    def __init__(self, capacity: int, in_proj: tuple[torch.Tensor, torch.Tensor] | None) -> None:
         if capacity < 1:
             raise ValueError(f"KV cache capacity must be >= 1, got {capacity}")
         self.capacity = capacity
@@ -78,6 +79,8 @@ class MultiHeadAttention(nn.Module):
 
     def new_cache(self, capacity: int) -> KVCache:
         """An empty :class:`KVCache` for incremental self-attention over at most ``capacity`` positions."""
+        if not (isinstance(self.q_proj, nn.Linear) and isinstance(self.kv_proj, nn.Linear)):
+            return KVCache(capacity, None)  # e.g. int8 (torch.ao.quantization.quantize_dynamic): nothing to fuse
         weight = torch.cat([self.q_proj.weight, self.kv_proj.weight])
         return KVCache(capacity, (weight, torch.cat([self.q_proj.bias, self.kv_proj.bias])))
 
@@ -109,8 +112,12 @@ class MultiHeadAttention(nn.Module):
         """
         offset = 0
         if cache is not None and kv is None and source is None:  # incremental self-attention: one projection
-            qkv = F.linear(x, *cache.in_proj)
-            q, k, v = rearrange(qkv, "b t (three h e) -> three b h t e", three=3, h=self.heads)
+            if cache.in_proj is None:  # projections without a fused weight (quantised)
+                q = rearrange(self.q_proj(x), "b t (h e) -> b h t e", h=self.heads)
+                k, v = self.project_kv(x)
+            else:
+                qkv = F.linear(x, *cache.in_proj)
+                q, k, v = rearrange(qkv, "b t (three h e) -> three b h t e", three=3, h=self.heads)
             offset = cache.length
             k, v = cache.append(k, v)
         else:
