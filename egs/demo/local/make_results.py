@@ -20,13 +20,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--timings", default="exp/timings.tsv", help="stage<TAB>seconds lines written by run.sh")
     p.add_argument("--out", default="RESULTS.md")
+    p.add_argument("--commit", help="commit the runs were made at (default: the current one)")
     args = p.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = args.commit or subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
     lines = [
         "# Demo results",
         "",
         f"Produced by `./run.sh` (what `make demo` runs) at commit `{commit}`; this file is written by its last stage",
         "(`python local/make_results.py`). Same seeds, same numbers on a rerun; wall times depend on the machine.",
+        "What each figure means against its goal, by how much the missed ones miss and what we believe the causes",
+        "are: the Results section of the top-level README.md.",
         "",
     ]
     timings = Path(args.timings)
