@@ -111,18 +111,16 @@ class MultiHeadAttention(nn.Module):
         the attention probabilities (b, h, t, s).
         """
         offset = 0
-        if cache is not None and kv is None and source is None:  # incremental self-attention: one projection
-            if cache.in_proj is None:  # projections without a fused weight (quantised)
-                q = rearrange(self.q_proj(x), "b t (h e) -> b h t e", h=self.heads)
-                k, v = self.project_kv(x)
-            else:
-                qkv = F.linear(x, *cache.in_proj)
-                q, k, v = rearrange(qkv, "b t (three h e) -> three b h t e", three=3, h=self.heads)
-            offset = cache.length
-            k, v = cache.append(k, v)
-        else:
+        incremental = cache is not None and kv is None and source is None  # self-attention through the cache
+        if incremental and cache.in_proj is not None:  # one fused q/k/v projection
+            qkv = F.linear(x, *cache.in_proj)
+            q, k, v = rearrange(qkv, "b t (three h e) -> three b h t e", three=3, h=self.heads)
+        else:  # also incremental decoding with projections that have no fused weight (int8)
             q = rearrange(self.q_proj(x), "b t (h e) -> b h t e", h=self.heads)
             k, v = kv if kv is not None else self.project_kv(x if source is None else source)
+        if incremental:
+            offset = cache.length
+            k, v = cache.append(k, v)
         t, s = q.shape[2], k.shape[2]
         # True = may attend (bool), or an additive bias (float); broadcast to (b, h, t, s)
         mask = key_bias if key_padding_mask is None else ~key_padding_mask[:, None, None, :]
