@@ -71,6 +71,17 @@ def test_deterministic_for_a_seeded_generator():
     assert not torch.equal(a, c)
 
 
+def test_prob_override_sets_the_noise_probability_of_one_call():
+    wav, lengths = speechlike(6, 8000), torch.full((6,), 8000)
+    aug = WaveAugment(prob=0.5, gain_db=(0.0, 0.0))
+    clean = aug(wav, lengths, generator=torch.Generator().manual_seed(3), prob=0.0)
+    assert torch.equal(clean, wav)  # a scheduled probability of 0 (start of an augmentation warmup): no noise
+    every = aug(wav, lengths, generator=torch.Generator().manual_seed(3), prob=1.0)
+    assert all(not torch.equal(every[i], wav[i]) for i in range(6))
+    half = aug(wav, lengths, generator=torch.Generator().manual_seed(3))  # the module's own 0.5
+    assert 0 < sum(not torch.equal(half[i], wav[i]) for i in range(6)) < 6
+
+
 def spectral_slope(noise: torch.Tensor) -> float:
     """Least-squares slope of log power vs log frequency (averaged over rows) between 50 Hz and 10 kHz."""
     power = torch.fft.rfft(noise, dim=-1).abs().pow(2).mean(0)

@@ -105,6 +105,29 @@ def test_scraps_loss_falls_on_tiny_corpus(tiny_corpus):
     assert losses[-1] < 0.5 * losses[0], losses[::8]
 
 
+def test_augmentation_warmup_starts_clean_and_reaches_prob(tiny_corpus):
+    from scraps.data import make_dataloader, make_sampler
+    from scraps.training.loop import load_cuts
+
+    cfg = load_config(ScrapsRecipeConfig, None, [f"data.dir={tiny_corpus}", *TINY_SCRAPS, "augment.prob=1.0",
+                                                 "augment.warmup_steps=10", "augment.gain_db=[0.0,0.0]"])
+    task = ScrapsTask(cfg)
+    task.build_model()
+    batch = next(iter(make_dataloader(task.dataset(), make_sampler(load_cuts(cfg, "cuts_train.jsonl.gz"),
+                                                                    batch_size=4, shuffle=False))))
+    seen = []
+
+    def model(ids, id_lens, wav, wav_lens):  # stands in for the model: keeps the waveform it is given
+        seen.append(wav)
+        return task.model(ids, id_lens, wav, wav_lens)
+
+    for step in (0, 10):
+        task.training_step(model, batch, step, torch.Generator().manual_seed(0))
+    assert torch.equal(seen[0], batch["audio"])  # step 0 of the warmup: probability 0, clean audio
+    changed = [not torch.equal(seen[1][i], batch["audio"][i]) for i in range(len(batch["ids"]))]
+    assert all(changed)  # end of the warmup: the configured probability (1.0), every item noisy
+
+
 def test_config_typo_is_refused_with_the_nearest_key(tmp_path):
     with pytest.raises(ConfigError, match=r"unknown config key 'train\.max_step'; did you mean 'train\.max_steps'"):
         load_config(ScrapsRecipeConfig, None, ["train.max_step=3"])

@@ -134,24 +134,34 @@ class WaveAugment(nn.Module):
         return self.noise_bank[self.noise_offsets[file_index][:, None] + pos]
 
     def forward(
-        self, wav: torch.Tensor, lengths: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        wav: torch.Tensor,
+        lengths: torch.Tensor,
+        generator: torch.Generator | None = None,
+        prob: float | None = None,
     ) -> torch.Tensor:
-        """wav (b, s), lengths (b,) -> augmented (b, s); samples beyond each length are returned unchanged."""
+        """wav (b, s), lengths (b,) -> augmented (b, s); samples beyond each length are returned unchanged.
+
+        ``prob`` overrides the noise probability for this call (e.g. a schedule); the random draws are the same
+        whatever it is, so a batch's noise only appears or not.
+        """
         b, s = wav.shape
         u = _rand((b, 5), generator, wav.device)
-        noisy = u[:, 0] < self.prob
+        noisy = u[:, 0] < (self.prob if prob is None else prob)
         snr = self.snr_db[0] + (self.snr_db[1] - self.snr_db[0]) * u[:, 1]
         gain = 10.0 ** ((self.gain_db[0] + (self.gain_db[1] - self.gain_db[0]) * u[:, 2]) / 20.0)
         out = wav
-        if self.num_sources:
-            source = (u[:, 3] * self.num_sources).long().clamp(max=self.num_sources - 1)
-            noise = shape_spectrum(_randn((b, s), generator, wav.device), self.source_exponents[source])
+        rows = noisy.nonzero().squeeze(1)
+        if self.num_sources and len(rows):
+            # Noise is drawn and shaped for the noisy rows only (the FFT is the costly part of this module).
+            source = (u[rows, 3] * self.num_sources).long().clamp(max=self.num_sources - 1)
+            noise = shape_spectrum(_randn((len(rows), s), generator, wav.device), self.source_exponents[source])
             from_file = source >= len(self.colors)
             if len(self.noise_sizes) and bool(from_file.any()):
-                rows = from_file.nonzero().squeeze(1)
-                crops = self._file_noise(source[rows] - len(self.colors), u[rows, 4], s)
-                noise = noise.index_copy(0, rows, crops.to(noise.dtype))
-            noise = noise * noisy[:, None]
-            out = mix_at_snr(wav, noise, snr, lengths)
+                picked = from_file.nonzero().squeeze(1)
+                crops = self._file_noise(source[picked] - len(self.colors), u[rows[picked], 4], s)
+                noise = noise.index_copy(0, picked, crops.to(noise.dtype))
+            noisy_part = mix_at_snr(wav[rows], noise, snr[rows], lengths[rows])
+            out = wav.index_copy(0, rows, noisy_part.to(wav.dtype))
         valid = ~lengths_to_padding_mask(lengths, s)
         return torch.where(valid, out * gain[:, None], wav)

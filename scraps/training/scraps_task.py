@@ -33,6 +33,8 @@ class ScrapsModelSection:
 class AugmentConfig:
     enabled: bool = True
     prob: float = 0.8
+    # the noise probability rises linearly from 0 to prob over the first warmup_steps steps (0: prob from the start)
+    warmup_steps: int = 0
     snr_db: list[float] = field(default_factory=lambda: [0.0, 30.0])
     gain_db: list[float] = field(default_factory=lambda: [-6.0, 6.0])
     colors: list[str] = field(default_factory=lambda: ["white", "pink", "brown"])
@@ -92,7 +94,9 @@ class ScrapsTask:
     def training_step(self, model: nn.Module, batch: dict, step: int, generator: torch.Generator):
         wav, lens = batch["audio"], batch["audio_lens"]
         if self.augment is not None:
-            wav = self.augment.to(wav.device)(wav, lens, generator=generator)
+            warmup = self.cfg.augment.warmup_steps
+            prob = self.augment.prob * min(1.0, step / warmup) if warmup > 0 else None
+            wav = self.augment.to(wav.device)(wav, lens, generator=generator, prob=prob)
         e_p, e_a = model(batch["phonemes"], batch["phoneme_lens"], wav, lens)
         return contrastive_loss(e_p, e_a, self.model.logit_scale, batch["phoneme_strings"])
 

@@ -38,8 +38,8 @@ def main() -> None:
                 f"| {r['sensitivity']['0.2']['fell']:.1%} | {r['robustness']['snr_10']['mean_relative_change']:+.1%} |"
             )
     text = [
-        f"Each run: `conf/scraps.yaml` with `model.integrator=...`, `augment.enabled=...` and `train.max_steps="
-        f"{args.steps}` (same data, seed and batch), evaluated by `scraps evaluate` on the test cuts (seed 0). "
+        f"Each run: `conf/scraps.yaml` with `model.integrator=...`, `augment.enabled=...`, "
+        f"`augment.warmup_steps=0` and `train.max_steps={args.steps}` (same data, seed and batch), evaluated by `scraps evaluate` on the test cuts (seed 0). "
         f"Command: `./ablation.sh --steps {args.steps}`.",
         "",
         *rows,
