@@ -13,7 +13,7 @@
 #   4  train the TTS on 3 voices twice, side by side (one process and core each):
 #      encoder from scratch                                                     -> exp/tts_scratch
 #      and encoder initialised from SCRAPS (identical otherwise)                -> exp/tts_scraps
-#   5  compare the two TTS runs (convergence.png, comparison.json)              -> exp/compare
+#   5  compare the two TTS runs (convergence.png, comparison.json, text_dependence.json) -> exp/compare
 #   6  synthesise the sample sentences with both TTS models                     -> ../../samples/demo
 #   7  write RESULTS.md from what the stages wrote (and copy its plots)          -> RESULTS.md, results/
 set -euo pipefail
@@ -97,6 +97,8 @@ fi
 if run_stage 5 compare; then
   log "stage 5: compare convergence"
   python $repo/recipes/compare_convergence.py --scratch exp/tts_scratch --scraps exp/tts_scraps --out exp/compare
+  # how much of that validation loss depends on the text at all (own phonemes vs another utterance's)
+  python local/text_dependence.py exp/tts_scratch exp/tts_scraps --out exp/compare
 fi
 
 if run_stage 6 samples; then

@@ -83,6 +83,13 @@ def main() -> None:
                   "Per-validation figures of both runs: `exp/tts_*/validation.jsonl`; attention plots:",
                   "`exp/tts_*/plots/`.", "",
                   "![convergence](results/convergence.png)", ""]
+        text_md = Path("exp/compare/text_dependence.md")
+        if text_md.is_file():
+            lines += ["How much of that loss depends on the text (`python local/text_dependence.py exp/tts_scratch",
+                      "exp/tts_scraps`): each run's exported model on its validation utterances (one batch), with each",
+                      "utterance's own phonemes and with the next utterance's phonemes (another sentence); same mels,",
+                      "speakers and dropout draws. The gap is the part of the loss that any encoder can move.", "",
+                      text_md.read_text().strip(), ""]
     Path("results").mkdir(exist_ok=True)
     for src in (Path("exp/compare/convergence.png"), scraps / "eval" / "corruption.png"):
         if src.is_file():
