@@ -192,6 +192,21 @@ def test_tts_init_from_scraps_and_freeze(scraps_run, tiny_corpus, tmp_path):
     assert result["steps_to_target"]["scratch"] == 4
     assert (tmp_path / "cmp" / "convergence.png").stat().st_size > 1000
 
+    # the demo's stage-5 probe: the same runs' validation loss with their own and with another utterance's text
+    script = REPO / "egs" / "demo" / "local" / "text_dependence.py"
+    runs = [str(tmp_path / "scratch"), str(tmp_path / "unfrozen")]
+    proc = subprocess.run([sys.executable, str(script), *runs, "--out", str(tmp_path / "td")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads((tmp_path / "td" / "text_dependence.json").read_text())
+    assert sorted(figures) == sorted(runs)
+    for r in figures.values():
+        assert r["utterances"] >= 2 and r["right"] > 0
+        assert r["gap"] == pytest.approx(r["wrong"] - r["right"]) and r["wrong"] != r["right"]
+    assert (tmp_path / "td" / "text_dependence.md").read_text().count("\n") == 4  # header, rule, 2 rows
+    bad = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True)
+    assert bad.returncode != 0 and "is not a finished TTS run" in bad.stderr
+
 
 def test_tts_recipe_refuses_a_mismatched_scraps_export(scraps_run, tiny_corpus, tmp_path):
     proc = subprocess.run(
