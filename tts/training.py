@@ -106,7 +106,9 @@ class TTSTask:
     def _mels(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         return self.mel.to(batch["audio"].device).batch(batch["audio"], batch["audio_lens"])
 
-    def _loss(self, model: nn.Module, batch: dict, guided_weight: float):
+    def teacher_forced_loss(self, model: nn.Module, batch: dict, guided_weight: float):
+        """The training objective on ``batch`` (the validation loss with ``guided_weight`` 0):
+        (loss, stats, model outputs, mel (b, 100, t), mel_lens (b,))."""
         mel, mel_lens = self._mels(batch)
         out = model(batch["phonemes"], batch["phoneme_lens"], batch["speakers"], mel, mel_lens)
         lc = self.cfg.loss
@@ -119,7 +121,7 @@ class TTSTask:
     def training_step(self, model: nn.Module, batch: dict, step: int, generator: torch.Generator):
         lc = self.cfg.loss
         w = guided_attention_weight(step, lc.guided_weight, lc.guided_fade_start, lc.guided_fade_end)
-        loss, stats, _, _, _ = self._loss(model, batch, w)
+        loss, stats, _, _, _ = self.teacher_forced_loss(model, batch, w)
         return loss, {k: float(v) for k, v in stats.items()}
 
     def after_optimizer_step(self, model: nn.Module) -> None:
@@ -131,7 +133,7 @@ class TTSTask:
         focus_sum = 0.0
         first = None
         for b in batches:
-            loss, stats, out, mel, mel_lens = self._loss(model, b, 0.0)
+            loss, stats, out, mel, mel_lens = self.teacher_forced_loss(model, b, 0.0)
             k = len(b["ids"])
             for name, v in stats.items():
                 if name not in ("guided", "loss"):

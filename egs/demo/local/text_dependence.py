@@ -1,9 +1,11 @@
 """How much of a TTS run's teacher-forced validation loss depends on the text at all.
 
-For each run directory, the exported model is scored on the run's own validation cuts (its resolved
-``config.yaml``: same speakers, same ``max_dev``) three ways, with the same mels and speakers:
+For each run directory, the exported model is scored with the run's own validation loss (``TTSTask``, built from its
+resolved ``config.yaml``: same speakers, same ``max_dev``) on all its validation cuts in one batch, twice, with the
+same mels, speakers and dropout draws:
 
-- ``right``: each utterance with its own phonemes (the validation loss the run logged);
+- ``right``: each utterance with its own phonemes (the logged validation loss averages over batches instead, so it
+  differs slightly);
 - ``wrong``: each utterance with the phonemes of the next validation utterance (another sentence);
 - ``gap``  = wrong - right: the part of the loss that the text explains.
 
@@ -23,36 +25,27 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from scraps.audio import MelSpectrogram
-from scraps.data import SpeechDataset
 from scraps.training.loop import load_cuts
-from scraps.training.scraps_task import frontend_for_data
-from tts.loss import tts_loss
 from tts.model import TTSModel
+from tts.training import TTSTask
 
 
 @torch.no_grad()
 def text_dependence(run_dir: Path) -> dict[str, float]:
     """Validation loss of ``run_dir``'s export with the right and with another utterance's phonemes."""
-    cfg = OmegaConf.load(run_dir / "config.yaml")
-    model = TTSModel.from_pretrained(run_dir / "export")
-    frontend = frontend_for_data(cfg.data.dir)
-    cuts = load_cuts(cfg, cfg.data.dev_cuts)
-    batch = SpeechDataset(frontend.vocab, {name: i for i, name in enumerate(model.speakers)})[cuts]
+    task = TTSTask(OmegaConf.load(run_dir / "config.yaml"))  # the run's own data, speaker map and loss
+    model = task.model = TTSModel.from_pretrained(run_dir / "export")
+    batch = task.dataset()[load_cuts(task.cfg, task.cfg.data.dev_cuts)]
     if len(batch["ids"]) < 2:
         raise SystemExit(f"text_dependence: {run_dir} has fewer than 2 validation utterances; nothing to swap")
-    mel, mel_lens = MelSpectrogram().batch(batch["audio"], batch["audio_lens"])
     other = torch.roll(torch.arange(len(batch["ids"])), 1)
 
-    def loss(ids: torch.Tensor, id_lens: torch.Tensor) -> float:
+    def loss(b: dict) -> float:
         torch.manual_seed(0)  # the prenet's dropout stays on at inference: same draws for both texts
-        out = model(ids, id_lens, batch["speakers"], mel, mel_lens)
-        total, _ = tts_loss(out, out["target_norm"], mel_lens, id_lens, reduction=model.decoder.reduction,
-                            stop_pos_weight=cfg.loss.stop_pos_weight)
-        return float(total)
+        return float(task.teacher_forced_loss(model, b, guided_weight=0.0)[0])
 
-    right = loss(batch["phonemes"], batch["phoneme_lens"])
-    wrong = loss(batch["phonemes"][other], batch["phoneme_lens"][other])
+    right = loss(batch)
+    wrong = loss({**batch, "phonemes": batch["phonemes"][other], "phoneme_lens": batch["phoneme_lens"][other]})
     return {"utterances": len(batch["ids"]), "right": right, "wrong": wrong, "gap": wrong - right,
             "gap_fraction": (wrong - right) / right}
 
