@@ -20,6 +20,7 @@ from scraps.export import ModelDirError, load_model_dir, load_weights, save_mode
 from scraps.nn.acoustic_encoder import AcousticEncoder
 from scraps.nn.config import DictRoundTrip, EncoderConfig
 from scraps.nn.layers import lengths_to_padding_mask
+from scraps.nn.lstm import lstm_last_state
 from scraps.nn.phonetic_encoder import PhoneticEncoder
 
 if TYPE_CHECKING:
@@ -69,7 +70,20 @@ class LSTMIntegrator(nn.Module):
             self.lstm.bias_ih_l0[:hidden] = -forget
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """x (b, t, d), lengths (b,) -> (b, hidden); positions at or beyond lengths are never read."""
+        """x (b, t, d), lengths (b,) -> (b, hidden); positions at or beyond lengths are never read.
+
+        On the CPU the recurrence runs in :func:`scraps.nn.lstm.lstm_last_state` (same weights and result, a
+        backward about 1.5-3x faster there); elsewhere in ``nn.LSTM`` over packed sequences (cuDNN).
+        """
+        if x.device.type == "cpu":
+            weights = [self.lstm.weight_ih_l0, self.lstm.weight_hh_l0, self.lstm.bias_ih_l0, self.lstm.bias_hh_l0]
+            with torch.autocast("cpu", enabled=False):
+                h = lstm_last_state(x.to(weights[0].dtype), lengths, *weights)
+            return h.to(x.dtype)
+        return self.packed(x, lengths)
+
+    def packed(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The same through ``nn.LSTM`` and packed sequences: x (b, t, d), lengths (b,) -> (b, hidden)."""
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, (h, _) = self.lstm(packed)  # h (1, b, hidden), already back in the batch's order
         return h[-1]
