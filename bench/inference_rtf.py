@@ -19,11 +19,12 @@ int8 mel against float32, teacher-forced on the float32 decode with the prenet's
 
 Timings are medians of ``--repeats`` runs after a warm-up. Each figure also records this process's CPU time per
 call (``cpu_rtf``: close to the wall time on an idle core when one thread is used) and the CPU load meanwhile
-(``bench/_common.py``). The run ends with a weight-streaming microbenchmark and a profile of the cached decode,
-which say where the decode time goes.
+(``bench/_common.py``). The run ends with a weight-streaming microbenchmark (the whole decoder stack, and 4 MB of it,
+which stays in the CPU's cache) and a profile of the cached decode, which say where the decode time goes;
+``--stream-sweep`` prints only the streaming rate for working sets from 2 MB to the whole stack.
 
 Run: ``.venv/bin/python bench/inference_rtf.py [--config FILE] [key=value ...] [--threads 1] [--repeats 3]
-[--quantize int8]``
+[--quantize int8] [--stream-sweep]``
 """
 from __future__ import annotations
 
@@ -77,8 +78,8 @@ FRAMES_PER_ID = 6.1  # LJSpeech median (frames per phoneme id): sets the input l
 GOALS = {"kv_speedup_10s": (">=", 5.0), "acoustic_rtf_10s": ("<=", 0.05), "vocos_rtf_10s": ("<=", 0.05),
          "end_to_end_rtf_10s": ("<=", 0.1)}  # fmt: skip
 TEXT = (
-    "printing in the only sense with which we are at present concerned differs from most if not from all the arts "
-    "and crafts represented in the exhibition"
+    "the ferry left the harbour a little after dawn and carried its slow cargo of bicycles and sleepy farmers "
+    "across the grey water toward the market town on the other shore"
 )
 
 
@@ -188,18 +189,27 @@ def end_to_end(model: TTSModel, vocoder: VocosVocoder, seconds: float) -> Callab
     return lambda: synth.synthesize_batch([text])[0].duration
 
 
-def weight_stream_gbs(model: TTSModel, sync: Callable[[], None]) -> float:
-    """GB/s at which this machine pushes the decoder's linear weights through batch-1 matrix-vector products."""
+def weight_stream_gbs(model: TTSModel, sync: Callable[[], None], limit_mb: float | None = None) -> float:
+    """GB/s at which this machine pushes the decoder's linear weights through batch-1 matrix-vector products.
+
+    With ``limit_mb``, only the first weight matrices up to that many MB, called over and over: a working set that
+    stays in the CPU's cache, against the whole stack (which a decode step reads from memory when it does not fit).
+    """
     weights = [m.weight for m in model.decoder.modules() if isinstance(m, torch.nn.Linear)]
+    if limit_mb is not None:
+        sizes = torch.tensor([w.numel() * w.element_size() for w in weights]).cumsum(0)
+        weights = weights[: max(1, int((sizes <= limit_mb * 1e6).sum()))]
     x = {w.shape[1]: torch.randn(1, w.shape[1], device=w.device) for w in weights}
+    nbytes = sum(w.numel() * w.element_size() for w in weights)
+    rounds = 1 if limit_mb is None else max(1, round(50e6 / nbytes))  # about as many bytes as the whole stack
 
     def once() -> None:
-        for w in weights:
-            F.linear(x[w.shape[1]], w)
+        for _ in range(rounds):
+            for w in weights:
+                F.linear(x[w.shape[1]], w)
 
     once()
-    nbytes = sum(w.numel() * w.element_size() for w in weights)
-    return nbytes / timing_summary(time_calls(once, 5, sync))["median_s"] / 1e9
+    return rounds * nbytes / timing_summary(time_calls(once, 5, sync))["median_s"] / 1e9
 
 
 def main() -> None:
@@ -215,6 +225,8 @@ def main() -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--quantize", choices=QUANTIZE_MODES,
                         help="also time int8 weights (tts-synthesize --quantize int8), alternating with float32")
+    parser.add_argument("--stream-sweep", action="store_true",
+                        help="only print the weight-streaming rate for working sets of 2 MB up to the whole stack")
     args = parser.parse_args()
     try:
         check_quantize(args.quantize, args.device)
@@ -227,6 +239,13 @@ def main() -> None:
     model.to(device)
     vocos = VocosVocoder(build_vocos(VOCOS_MEL_24KHZ_CONFIG), "mel-24khz architecture, random weights").to(device)
     griffin_lim = GriffinLimVocoder().to(device)
+    if args.stream_sweep:
+        print(f"command: {command_line()}\nbatch-1 matvecs over the first N MB of the decoder's linear weights, "
+              f"{torch.get_num_threads()} thread(s):")  # fmt: skip
+        for limit in (2, 4, 6, 8, 10, 12, 16, 24, None):
+            print(f"  {'whole stack' if limit is None else f'{limit} MB':>12}: "
+                  f"{weight_stream_gbs(model, sync, limit):5.1f} GB/s")  # fmt: skip
+        return
     q_model, q_vocos = quantize_int8(model, vocos) if args.quantize == "int8" else (None, None)
     stack = [p for n, p in model.decoder.named_parameters() if not n.startswith("postnet.")]
     weight_mb = sum(p.numel() * p.element_size() for p in stack) / 1e6
@@ -284,6 +303,7 @@ def main() -> None:
         steps_10s = ten["frames"] / model.decoder.reduction
         step_ms = ten["acoustic"]["median_s"] / steps_10s * 1e3
         stream = weight_stream_gbs(model, sync)
+        stream_cached = weight_stream_gbs(model, sync, limit_mb=4.0)
         profile = profile_table(lambda: decode(model, phoneme_batch(model, ten["frames"]), ten["frames"], True),
                                 device, rows=12)  # fmt: skip
 
@@ -308,6 +328,8 @@ def main() -> None:
     print(f"decode step at {ten['seconds']:.0f} s: {step_ms:.1f} ms wall; the decoder stack's {weight_mb:.0f} MB of "
           f"weights stream through batch-1 matvecs at {stream:.1f} GB/s here, a floor of {weight_mb / stream:.1f} "
           f"ms/step" + (f"; a batch of 8 costs RTF {batch8:.3f} per utterance" if batch8 else ""))  # fmt: skip
+    print(f"the same matvecs over 4 MB of those weights, which stay in the CPU's cache: {stream_cached:.1f} GB/s "
+          f"({stream_cached / stream:.1f}x the whole stack's rate)")
     if q_model is not None:
         print(f"int8 weights at {ten['seconds']:.0f} s: acoustic RTF {ten['acoustic_int8']['rtf']:.3f} against "
               f"{ten['acoustic']['rtf']:.3f} float32 ({ten['acoustic_int8_speedup']:.2f}x; "
@@ -329,6 +351,7 @@ def main() -> None:
         "decode_step_ms_10s": step_ms,
         "decoder_stack_weights_mb": weight_mb,
         "weight_stream_gbs": stream,
+        "weight_stream_gbs_4mb_in_cache": stream_cached,
     }
     if q_model is not None:
         figures |= {
