@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 from pathlib import Path
 
 INTEGRATORS = {"shared": "one LSTM, shared", "separate": "two LSTMs", "none": "none (masked mean)"}
@@ -16,7 +17,10 @@ def main() -> None:
     p.add_argument("--root", default="exp/ablation")
     p.add_argument("--steps", type=int, required=True, help="training steps per run (as given to ablation.sh)")
     p.add_argument("--out", default="exp/ablation/ablation.md")
+    p.add_argument("--commit", help="commit the runs were made at (default: the current one)")
     args = p.parse_args()
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    commit = args.commit or git.stdout.strip() or "unknown"
     root = Path(args.root)
     rows = [
         "| integrator | augmentation | dev R@1 p2a / a2p | test R@1 p2a / a2p | fell @ 20 % subst. | change @ 10 dB SNR |",
@@ -40,7 +44,8 @@ def main() -> None:
     text = [
         f"Each run: `conf/scraps.yaml` with `model.integrator=...`, `augment.enabled=...`, "
         f"`augment.warmup_steps=0` and `train.max_steps={args.steps}` (same data, seed and batch), evaluated by `scraps evaluate` on the test cuts (seed 0). "
-        f"Command: `./ablation.sh --steps {args.steps}`.",
+        f"Command: `./ablation.sh --steps {args.steps}`, at commit `{commit}` (not part of `run.sh`: it trains six more "
+        "models).",
         "",
         *rows,
     ]
