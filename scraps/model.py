@@ -72,8 +72,9 @@ class LSTMIntegrator(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """x (b, t, d), lengths (b,) -> (b, hidden); positions at or beyond lengths are never read.
 
-        On the CPU the recurrence runs in :func:`scraps.nn.lstm.lstm_last_state` (same weights and result, a
-        backward about 1.5-3x faster there); elsewhere in ``nn.LSTM`` over packed sequences (cuDNN).
+        On the CPU the recurrence runs in :func:`scraps.nn.lstm.lstm_last_state` (same weights and result; forward +
+        backward 1.1-1.3x faster at width 128 and 2-3x at width 512, ``bench/lstm_integrator.py``); elsewhere in
+        ``nn.LSTM`` over packed sequences (cuDNN).
         """
         if x.device.type == "cpu":
             weights = [self.lstm.weight_ih_l0, self.lstm.weight_hh_l0, self.lstm.bias_ih_l0, self.lstm.bias_hh_l0]

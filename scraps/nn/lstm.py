@@ -1,12 +1,12 @@
 """The last valid hidden state of a one-layer LSTM over a padded batch, with a backward made for CPUs.
 
 PyTorch's CPU LSTM records every time step as separate autograd operations, and its backward adds a full weight
-gradient up one step at a time: on a 2-core CPU that backward was about a third of a SCRAPS training step
-(``bench/README.md``). :func:`lstm_last_state` runs the same recurrence with the same parameters (``nn.LSTM``'s
-``weight_ih_l0`` ... layout, gate order input, forget, cell, output) and a hand-written backward: one small
-matrix product per step for the recurrent gradient, and the weight, bias and input gradients of all steps at once
-in three large products. As with packed sequences, a step updates only the items still inside their sequence, so
-each item's result is its state at its own last step.
+gradient up one step at a time: on a 2-core CPU that backward was about a third of a SCRAPS training step at the
+LJSpeech width (``bench/README.md``). :func:`lstm_last_state` runs the same recurrence with the same parameters
+(``nn.LSTM``'s ``weight_ih_l0`` ... layout, gate order input, forget, cell, output) and a hand-written backward: one
+small matrix product per step for the recurrent gradient, and the weight, bias and input gradients of all steps at
+once in three large products. As with packed sequences, a step updates only the items still inside their sequence,
+so each item's result is its state at its own last step.
 
 :class:`scraps.model.LSTMIntegrator` uses it on the CPU; on accelerators cuDNN's packed LSTM is faster.
 """
@@ -108,4 +108,4 @@ def lstm_last_state(
         )
     if int(lengths.min()) < 1 or int(lengths.max()) > x.shape[1]:
         raise ValueError(f"lengths must lie in 1..{x.shape[1]} (the padded length), got {lengths.tolist()}")
-    return _LastStateLSTM.apply(x, lengths.to(x.device), w_ih, w_hh, b_ih, b_hh)
+    return _LastStateLSTM.apply(x, lengths, w_ih, w_hh, b_ih, b_hh)

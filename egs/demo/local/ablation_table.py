@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from pathlib import Path
+
+from make_results import head_commit  # local/ is this script's directory
 
 INTEGRATORS = {"shared": "one LSTM, shared", "separate": "two LSTMs", "none": "none (masked mean)"}
 
@@ -19,8 +20,7 @@ def main() -> None:
     p.add_argument("--out", default="exp/ablation/ablation.md")
     p.add_argument("--commit", help="commit the runs were made at (default: the current one)")
     args = p.parse_args()
-    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
-    commit = args.commit or git.stdout.strip() or "unknown"
+    commit = args.commit or head_commit()
     root = Path(args.root)
     rows = [
         "| integrator | augmentation | dev R@1 p2a / a2p | test R@1 p2a / a2p | fell @ 20 % subst. | change @ 10 dB SNR |",
@@ -43,9 +43,9 @@ def main() -> None:
             )
     text = [
         f"Each run: `conf/scraps.yaml` with `model.integrator=...`, `augment.enabled=...`, "
-        f"`augment.warmup_steps=0` and `train.max_steps={args.steps}` (same data, seed and batch), evaluated by `scraps evaluate` on the test cuts (seed 0). "
-        f"Command: `./ablation.sh --steps {args.steps}`, at commit `{commit}` (not part of `run.sh`: it trains six more "
-        "models).",
+        f"`augment.warmup_steps=0` and `train.max_steps={args.steps}` (same data, seed and batch), evaluated by "
+        f"`scraps evaluate` on the test cuts (seed 0). Command: `./ablation.sh --steps {args.steps}`, at commit "
+        f"`{commit}` (not part of `run.sh`: it trains six more models).",
         "",
         *rows,
     ]

@@ -11,6 +11,12 @@ import subprocess
 from pathlib import Path
 
 
+def head_commit() -> str:
+    """Short hash of the checked-out commit ("unknown" outside a git checkout)."""
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    return git.stdout.strip() or "unknown"
+
+
 def last_validation(run: Path) -> dict:
     rows = [json.loads(x) for x in (run / "validation.jsonl").read_text().splitlines() if x.strip()]
     return rows[-1]
@@ -22,9 +28,7 @@ def main() -> None:
     p.add_argument("--out", default="RESULTS.md")
     p.add_argument("--commit", help="commit the runs were made at (default: the current one)")
     args = p.parse_args()
-    commit = args.commit or subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
+    commit = args.commit or head_commit()
     lines = [
         "# Demo results",
         "",
