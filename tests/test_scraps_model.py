@@ -111,6 +111,28 @@ def test_padding_invariance_with_mels(integrator):
 
 
 @pytest.mark.parametrize("integrator", MODES)
+@pytest.mark.parametrize("n_ids", [3, 9, 40])  # fewer, about as many and more phonemes than acoustic frames
+def test_pair_pass_equals_each_branch_alone(integrator, n_ids):
+    """forward / embed_pair_mels (one integrator pass over both branches when it is shared) gives the embeddings
+    and gradients that embed_phonemes and embed_mels give one branch at a time."""
+    model = tiny_model(integrator).double()
+    g = torch.Generator().manual_seed(2)
+    ids = torch.randint(3, VOCAB, (4, n_ids), generator=g)
+    id_lens = torch.tensor([n_ids, max(1, n_ids - 2), 1, n_ids])
+    mel, mel_lens = torch.randn(4, 100, 37, generator=g, dtype=torch.float64) - 5, torch.tensor([37, 20, 9, 30])
+    e_p, e_a = model.embed_pair_mels(ids, id_lens, mel, mel_lens)
+    one_p, one_a = model.embed_phonemes(ids, id_lens), model.embed_mels(mel, mel_lens)
+    torch.testing.assert_close(e_p, one_p, atol=1e-12, rtol=0)
+    torch.testing.assert_close(e_a, one_a, atol=1e-12, rtol=0)
+    params = list(model.parameters())
+    grad_pair = torch.autograd.grad((e_p * e_a).sum(), params, allow_unused=True)
+    grad_alone = torch.autograd.grad((one_p * one_a).sum(), params, allow_unused=True)
+    for pair, alone in zip(grad_pair, grad_alone):
+        if pair is not None or alone is not None:
+            torch.testing.assert_close(pair, alone, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("integrator", MODES)
 def test_padding_invariance_with_waveforms(integrator):
     """Holds exactly through the STFT too: model.mels reflect-pads each item at its own end."""
     model = tiny_model(integrator)
