@@ -253,6 +253,13 @@ def test_batch_equals_single(g2p: str) -> None:
     assert fe.phonemize_batch(texts) == [fe.phonemize(t) for t in texts]
 
 
+def test_analyze_batch_gives_each_texts_normalized_form_and_phonemes(frontend: TextFrontend) -> None:
+    texts = ["It costs $3.50 at 7:45 p.m.", "No digits here.", "In 1999, Dr. Smith sold 12 boats!"]
+    assert frontend.analyze_batch(texts) == [(frontend.normalize(t), frontend.phonemize(t)) for t in texts]
+    with pytest.raises(TextError, match="batch item 1"):
+        frontend.analyze_batch(["fine", "🙂"])
+
+
 # -------------------------------------------------------------------------------------- text clean-up helpers
 
 

@@ -178,16 +178,15 @@ def _phonemize(frontend: TextFrontend, texts: list[str]) -> list[tuple[str, list
     for start in tqdm(range(0, len(texts), _G2P_CHUNK), desc="g2p", unit="chunk", leave=False):
         chunk = texts[start : start + _G2P_CHUNK]
         try:
-            tokens = frontend.phonemize_batch(chunk)
-        except TextError:
-            tokens = []
+            analyzed = frontend.analyze_batch(chunk)
+        except TextError:  # one text has nothing to pronounce: the chunk one by one, that text left out
+            analyzed = []
             for text in chunk:
                 try:
-                    tokens.append(frontend.phonemize(text))
+                    analyzed += frontend.analyze_batch([text])
                 except TextError:
-                    tokens.append([])
-        for text, toks in zip(chunk, tokens):
-            results.append((frontend.normalize(text), toks) if any(t != "|" for t in toks) else None)
+                    analyzed.append(("", []))
+        results += [(normalized, toks) if any(t != "|" for t in toks) else None for normalized, toks in analyzed]
     return results
 
 

@@ -45,32 +45,38 @@ class TextFrontend:
         """Written -> spoken English ("$3.50" -> "three dollars fifty cents"), after Unicode canonicalisation."""
         return normalize_text(canonicalize(text), "en", self.cache_dir)
 
-    def _prepare(self, text: str) -> str:
+    def _prepare(self, text: str) -> tuple[str, str]:
+        """text -> (its normalised form, the string the G2P reads)."""
         canonical = canonicalize(text)
         check_pronounceable(canonical, original=text)
         if self.normalize_enabled:
             canonical = normalize_text(canonical, "en", self.cache_dir)
-        return clean_for_g2p(canonical)
+        return canonical, clean_for_g2p(canonical)
 
     def phonemize(self, text: str) -> list[str]:
         """Text -> vocabulary symbols: phones, ``|`` between words, punctuation kept as tokens."""
-        return check_phonemes(self._g2p([self._prepare(text)])[0], text)
+        return check_phonemes(self._g2p([self._prepare(text)[1]])[0], text)
 
     def phonemize_batch(self, texts: list[str]) -> list[list[str]]:
         """``phonemize`` for many texts with a single G2P backend call (same output as one by one)."""
+        return [tokens for _, tokens in self.analyze_batch(texts)]
+
+    def analyze_batch(self, texts: list[str]) -> list[tuple[str, list[str]]]:
+        """(normalised text, ``phonemize`` tokens) for each text, normalising each text once (NeMo is the slow
+        step of data preparation: tens of ms per sentence that holds digits)."""
         prepared = []
         for i, text in enumerate(texts):
             try:
                 prepared.append(self._prepare(text))
             except TextError as e:
                 raise TextError(f"batch item {i}: {e}") from None
-        out = self._g2p(prepared)
+        out = self._g2p([g2p_input for _, g2p_input in prepared])
         for i, (tokens, text) in enumerate(zip(out, texts)):
             try:
                 check_phonemes(tokens, text)
             except TextError as e:
                 raise TextError(f"batch item {i}: {e}") from None
-        return out
+        return [(normalized, tokens) for (normalized, _), tokens in zip(prepared, out)]
 
     def encode(self, text: str) -> list[int]:
         """Text -> ids framed by bos/eos."""
