@@ -60,7 +60,7 @@ repo=../..
 
 if run_stage 0 corpus; then
   log "stage 0: synthesise the demo corpus"
-  python -c "from scraps.data.demo import write_demo_corpus; write_demo_corpus('data/corpus', num_speakers=8, utts_per_speaker=150, seed=0)"
+  python -c "from scraps.data.demo import write_demo_corpus; write_demo_corpus('data/corpus', num_speakers=8, utts_per_speaker=450, seed=0)"
 fi
 
 if run_stage 1 prepare; then
