@@ -304,3 +304,22 @@ def test_tiny_model_overfits_random_pairs():
         model.eval().embed_phonemes(ids, id_lens), model.embed_mels(mel, mel_lens), model.logit_scale
     )
     assert stats["acc_p2a"] == 1.0 and stats["acc_a2p"] == 1.0
+
+
+def test_attention_dropout_is_its_own_setting():
+    """attn_dropout reaches the attention weights only; None (and configs written before it existed) means dropout."""
+    ids, id_lens = torch.randint(3, VOCAB, (2, 9)), torch.tensor([9, 6])
+
+    def encoder(**kw) -> PhoneticEncoder:
+        torch.manual_seed(0)
+        return PhoneticEncoder(VOCAB, EncoderConfig(dim=32, layers=1, heads=2, ff_mult=2, **kw)).train()
+
+    only_attn = encoder(dropout=0.0, attn_dropout=0.5)
+    assert only_attn.layers[0].self_attn.dropout == 0.5 and only_attn.layers[0].drop.p == 0.0
+    assert not torch.allclose(only_attn(ids, id_lens), only_attn(ids, id_lens))  # attention weights dropped
+    no_attn = encoder(dropout=0.0, attn_dropout=0.0)
+    torch.testing.assert_close(no_attn(ids, id_lens), no_attn(ids, id_lens))  # nothing random left
+    assert encoder(dropout=0.1).layers[0].self_attn.dropout == 0.1
+    old = tiny_config().to_dict()
+    del old["phonetic"]["attn_dropout"], old["acoustic"]["attn_dropout"]
+    assert ScrapsConfig.from_dict(old).phonetic.attn_dropout is None

@@ -163,16 +163,27 @@ class FeedForward(nn.Module):
 
 
 class TransformerLayer(nn.Module):
-    """Pre-norm transformer layer: self-attention, optional cross-attention, feed-forward."""
+    """Pre-norm transformer layer: self-attention, optional cross-attention, feed-forward.
+
+    ``dropout`` applies to the residual branches and inside the feed-forward; ``attn_dropout`` to the attention
+    weights (None: ``dropout``).
+    """
 
     def __init__(
-        self, dim: int, heads: int, ff_mult: int = 4, dropout: float = 0.1, cross_attention: bool = False
+        self,
+        dim: int,
+        heads: int,
+        ff_mult: int = 4,
+        dropout: float = 0.1,
+        cross_attention: bool = False,
+        attn_dropout: float | None = None,
     ) -> None:
         super().__init__()
+        attn_p = dropout if attn_dropout is None else attn_dropout
         self.self_norm = nn.LayerNorm(dim)
-        self.self_attn = MultiHeadAttention(dim, heads, dropout)
+        self.self_attn = MultiHeadAttention(dim, heads, attn_p)
         self.cross_norm = nn.LayerNorm(dim) if cross_attention else None
-        self.cross_attn = MultiHeadAttention(dim, heads, dropout) if cross_attention else None
+        self.cross_attn = MultiHeadAttention(dim, heads, attn_p) if cross_attention else None
         self.ff_norm = nn.LayerNorm(dim)
         self.ff = FeedForward(dim, ff_mult, dropout)
         self.drop = nn.Dropout(dropout)

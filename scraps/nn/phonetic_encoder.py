@@ -46,7 +46,8 @@ class PhoneticEncoder(nn.Module):
         self.positions = SinusoidalPositions(cfg.dim, cfg.max_len)
         self.drop = nn.Dropout(cfg.dropout)
         self.layers = nn.ModuleList(
-            TransformerLayer(cfg.dim, cfg.heads, cfg.ff_mult, cfg.dropout) for _ in range(cfg.layers)
+            TransformerLayer(cfg.dim, cfg.heads, cfg.ff_mult, cfg.dropout, attn_dropout=cfg.attn_dropout)
+            for _ in range(cfg.layers)
         )
         self.norm = nn.LayerNorm(cfg.dim)
 
