@@ -46,7 +46,7 @@ class EncoderConfig:
     heads: int = 4
     ff_mult: int = 4
     dropout: float = 0.1
-    # dropout on the attention weights; None: ``dropout``. 0 lets PyTorch's fused attention run (on a CPU, SDPA with
-    # dropout takes the unfused path: 0 made a demo SCRAPS training step 1.1x faster)
+    # dropout on the attention weights; None: ``dropout``. With 0, a CPU runs PyTorch's fused attention (SDPA with
+    # dropout takes the unfused path: 1.1x faster demo SCRAPS steps in one process, no clear gain in the 2-process demo)
     attn_dropout: float | None = None
     max_len: int = 4096
