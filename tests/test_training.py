@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -71,16 +72,29 @@ def test_run_layout_checkpoints_and_export(scraps_run):
         assert torch.equal(v, final[k]), k
 
 
-def test_rerun_resumes_to_identical_parameters(scraps_run, tiny_corpus, tmp_path):
+def test_rerun_resumes_to_identical_parameters(scraps_run, tiny_corpus, tmp_path, caplog):
     # Simulate a run that stopped after its step-4 checkpoint: copy the run without its later state, rerun.
     exp = tmp_path / "resumed"
     shutil.copytree(scraps_run, exp, ignore=shutil.ignore_patterns("step-00000008", "export", "tb"))
+    caplog.set_level(logging.INFO, logger="scraps.train")
     _scraps(tiny_corpus, exp, "train.max_steps=8", "train.val_every=4", "train.ckpt_every=4", "train.keep_last=5")
+    assert "resuming from" in caplog.text and "another config" not in caplog.text  # same command, moved dir
     uninterrupted = load_file(str(scraps_run / "export" / "model.safetensors"))
     resumed = load_file(str(exp / "export" / "model.safetensors"))
     assert uninterrupted.keys() == resumed.keys()
     for k in uninterrupted:
         torch.testing.assert_close(resumed[k], uninterrupted[k], atol=1e-6, rtol=0, msg=k)
+
+
+def test_resuming_with_another_config_says_what_changed(scraps_run, tiny_corpus, tmp_path, caplog):
+    exp = tmp_path / "changed"
+    shutil.copytree(scraps_run, exp, ignore=shutil.ignore_patterns("step-00000008", "export", "tb"))
+    caplog.set_level(logging.WARNING, logger="scraps.train")
+    _scraps(tiny_corpus, exp, "train.max_steps=6", "train.val_every=4", "train.ckpt_every=4", "train.keep_last=5")
+    warnings = [r.getMessage() for r in caplog.records if "another config" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "resuming from step 4" in warnings[0] and "train.max_steps: 8 -> 6" in warnings[0]
+    assert "--no-resume" in warnings[0] and "\n" not in warnings[0]
 
 
 def test_scraps_loss_falls_on_tiny_corpus(tiny_corpus):

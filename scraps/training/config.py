@@ -131,4 +131,16 @@ def save_config(cfg: DictConfig, path: str | Path) -> None:
     Path(path).write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
-__all__ = ["ConfigError", "DataConfig", "TrainConfig", "load_config", "save_config", "to_dict"]
+def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``key: old -> new`` for every leaf that differs between two plain config dicts (dotted keys, sorted)."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a} -> {b}")
+    return out
+
+
+__all__ = ["ConfigError", "DataConfig", "TrainConfig", "config_changes", "load_config", "save_config", "to_dict"]

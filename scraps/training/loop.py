@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from scraps.audio import SAMPLE_RATE
 from scraps.training import checkpoint as ckpt
-from scraps.training.config import save_config
+from scraps.training.config import config_changes, save_config
 
 log = logging.getLogger("scraps.train")
 
@@ -220,7 +220,7 @@ def train(task: Task, cfg: DictConfig, *, resume: bool = True) -> Path:
     scheduler = make_scheduler(optimizer, tc, frozen[1] if frozen else 0)
     state = TrainState()
     if resume:
-        state = _resume(model, optimizer, scheduler, ckpt_root) or state
+        state = _resume(model, optimizer, scheduler, ckpt_root, cfg) or state
     elif is_main and ckpt.list_checkpoints(ckpt_root):
         log.info("--no-resume: starting from step 0; existing checkpoints will be replaced as new ones are written")
     # the scheduler stays unprepared: it steps once per optimiser step, whatever the number of processes
@@ -423,12 +423,13 @@ def _has_checkpoint_of(state: TrainState, ckpt_root: Path) -> bool:
         return False
 
 
-def _resume(model: nn.Module, optimizer, scheduler, ckpt_root: Path) -> TrainState | None:
+def _resume(model: nn.Module, optimizer, scheduler, ckpt_root: Path, cfg: DictConfig) -> TrainState | None:
     """Load the newest checkpoint that is whole and fits the model; skip (with a warning) the others.
 
     Every check runs before anything is loaded, so a damaged checkpoint never leaves the model half-loaded.
     When checkpoints exist but none can be resumed (e.g. the model config changed), the run stops with
-    CheckpointError instead of silently starting over next to them.
+    CheckpointError instead of silently starting over next to them. A resumed checkpoint written with another
+    config (e.g. a new ``train.max_steps``, which reshapes the schedule) is named in one warning line.
     """
     skipped = []
     for path in ckpt.list_checkpoints(ckpt_root):
@@ -445,6 +446,15 @@ def _resume(model: nn.Module, optimizer, scheduler, ckpt_root: Path) -> TrainSta
         model.load_state_dict(data["model"])
         scheduler.load_state_dict(data["scheduler"])
         log.info(f"resuming from {path} (step {state.step})")
+        saved_config = path / "config.yaml"
+        if saved_config.is_file():
+            old, new = (OmegaConf.to_container(c, resolve=True) for c in (OmegaConf.load(saved_config), cfg))
+            changes = [c for c in config_changes(old, new) if not c.startswith("exp_dir:")]  # a moved run is fine
+            if changes:
+                log.warning(
+                    f"resuming from step {state.step} of a run with another config ({'; '.join(changes[:4])}"
+                    f"{'; ...' if len(changes) > 4 else ''}); rerun with --no-resume to start over with this one"
+                )
         return state
     if skipped:
         raise ckpt.CheckpointError(
