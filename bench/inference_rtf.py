@@ -4,7 +4,8 @@ For about 2, 5, 10 and 20 s of audio, with the LJSpeech model size (``egs/ljspee
 else encoder and decoder 384-dim, 6 layers, 6 heads, reduction 2; override with ``key=value``):
 
 * acoustic model: fixed-length decodes (stop disabled: ``min_frames = max_frames``, ``stop_threshold`` above 1)
-  with and without the KV cache, and their ratio; at 10 s also a batch of 8 (throughput per utterance);
+  with and without the KV cache, and their ratio; at 10 s also batches (``--batches``; default 8 on a CPU, and on a
+  GPU 1, 8 and 64, the issue's batch 1 and 64), as audio seconds per second;
 * Vocos (the charactr/vocos-mel-24khz architecture, random weights: speed needs no training) and Griffin-Lim;
 * end to end: :class:`tts.inference.Synthesizer` from text (frontend, sentence chunks, generation, Vocos), with the
   stop head disabled and the length cap set to the target duration.
@@ -24,7 +25,7 @@ which stays in the CPU's cache) and a profile of the cached decode, which say wh
 ``--stream-sweep`` prints only the streaming rate for working sets from 2 MB to the whole stack.
 
 Run: ``.venv/bin/python bench/inference_rtf.py [--config FILE] [key=value ...] [--threads 1] [--repeats 3]
-[--quantize int8] [--stream-sweep]``
+[--quantize int8] [--batches N ...] [--stream-sweep]``; on a GPU: ``--device cuda``
 """
 from __future__ import annotations
 
@@ -225,6 +226,9 @@ def main() -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--quantize", choices=QUANTIZE_MODES,
                         help="also time int8 weights (tts-synthesize --quantize int8), alternating with float32")
+    parser.add_argument("--batches", type=int, nargs="+",
+                        help="batch sizes also decoded at 10 s, as audio seconds per second (default: 8 on a CPU; "
+                             "1, 8 and 64 on a GPU)")
     parser.add_argument("--stream-sweep", action="store_true",
                         help="only print the weight-streaming rate for working sets of 2 MB up to the whole stack")
     args = parser.parse_args()
@@ -294,8 +298,9 @@ def main() -> None:
             if q_model is not None and seconds == 10.0:
                 row["int8_mel_rel_error"] = teacher_forced_error(model, q_model, inputs, mel)
             if seconds == 10.0:
-                batch = phoneme_batch(model, frames, batch=8)
-                row["acoustic_batch8"] = measure(lambda: decode(model, batch, frames, True), 1, sync, 8 * audio_s)
+                for n in args.batches or ([1, 8, 64] if args.device == "cuda" else [8]):
+                    batch = phoneme_batch(model, frames, batch=n)
+                    row[f"acoustic_batch{n}"] = measure(lambda: decode(model, batch, frames, True), 1, sync, n * audio_s)
             rows.append(row)
             int8_done = f", int8 {row['acoustic_int8']['rtf']:.3f}" if q_model is not None else ""
             print(f"  {audio_s:5.1f} s done: acoustic RTF {row['acoustic']['rtf']:.3f}{int8_done}", flush=True)
@@ -325,6 +330,10 @@ def main() -> None:
                      f"{r['end_to_end_int8']['rtf']:.3f}"]  # fmt: skip
         print("".join(f"{v:>13}" for v in vals))
     batch8 = ten.get("acoustic_batch8", {}).get("rtf")
+    throughput = {int(k.removeprefix("acoustic_batch")): 1.0 / v["rtf"] for k, v in ten.items()
+                  if k.startswith("acoustic_batch")}
+    print("acoustic model at 10 s, audio seconds per second: "
+          + ", ".join(f"batch {n}: {x:.1f}" for n, x in sorted(throughput.items())))
     print(f"decode step at {ten['seconds']:.0f} s: {step_ms:.1f} ms wall; the decoder stack's {weight_mb:.0f} MB of "
           f"weights stream through batch-1 matvecs at {stream:.1f} GB/s here, a floor of {weight_mb / stream:.1f} "
           f"ms/step" + (f"; a batch of 8 costs RTF {batch8:.3f} per utterance" if batch8 else ""))  # fmt: skip
@@ -343,6 +352,7 @@ def main() -> None:
         "acoustic_rtf_10s": ten["acoustic"]["rtf"],
         "acoustic_cpu_rtf_10s": ten["acoustic"]["cpu_rtf"],
         "acoustic_rtf_10s_batch8_per_utterance": batch8,
+        **{f"acoustic_audio_s_per_s_10s_batch{n}": x for n, x in sorted(throughput.items())},
         "vocos_rtf_10s": ten["vocos"]["rtf"],
         "vocos_cpu_rtf_10s": ten["vocos"]["cpu_rtf"],
         "griffinlim_rtf_10s": ten["griffinlim"]["rtf"],
