@@ -423,7 +423,9 @@ def _has_checkpoint_of(state: TrainState, ckpt_root: Path) -> bool:
         return False
 
 
-def _resume(model: nn.Module, optimizer, scheduler, ckpt_root: Path, cfg: DictConfig) -> TrainState | None:
+def _resume(
+    model: nn.Module, optimizer, scheduler, ckpt_root: Path, cfg: DictConfig | None = None
+) -> TrainState | None:
     """Load the newest checkpoint that is whole and fits the model; skip (with a warning) the others.
 
     Every check runs before anything is loaded, so a damaged checkpoint never leaves the model half-loaded.
@@ -447,7 +449,7 @@ def _resume(model: nn.Module, optimizer, scheduler, ckpt_root: Path, cfg: DictCo
         scheduler.load_state_dict(data["scheduler"])
         log.info(f"resuming from {path} (step {state.step})")
         saved_config = path / "config.yaml"
-        if saved_config.is_file():
+        if cfg is not None and saved_config.is_file():
             old, new = (OmegaConf.to_container(c, resolve=True) for c in (OmegaConf.load(saved_config), cfg))
             changes = [c for c in config_changes(old, new) if not c.startswith("exp_dir:")]  # a moved run is fine
             if changes:
