@@ -141,7 +141,11 @@ class ScrapsModel(nn.Module):
     def _embed(self, branch: str, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = self.integrator_in[branch](x)
         pool = self.integrator[branch] if branch in self.integrator else self.integrator["shared"]
-        return F.normalize(self.proj[branch](pool(x, lengths)), dim=-1)
+        return self._project(branch, pool(x, lengths))
+
+    def _project(self, branch: str, h: torch.Tensor) -> torch.Tensor:
+        """Integrator summary h (b, hidden) -> L2-normalised embedding (b, e)."""
+        return F.normalize(self.proj[branch](h), dim=-1)
 
     def _embed_pair(
         self, x_p: torch.Tensor, len_p: torch.Tensor, x_a: torch.Tensor, len_a: torch.Tensor
@@ -159,7 +163,7 @@ class ScrapsModel(nn.Module):
         steps = max(x_p.shape[1], x_a.shape[1])
         x = torch.cat([F.pad(x_p, (0, 0, 0, steps - x_p.shape[1])), F.pad(x_a, (0, 0, 0, steps - x_a.shape[1]))])
         h_p, h_a = self.integrator["shared"](x, torch.cat([len_p, len_a])).split([x_p.shape[0], x_a.shape[0]])
-        return F.normalize(self.proj["phonetic"](h_p), dim=-1), F.normalize(self.proj["acoustic"](h_a), dim=-1)
+        return self._project("phonetic", h_p), self._project("acoustic", h_a)
 
     def embed_phonemes(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """ids (b, n) long, lengths (b,) -> L2-normalised phonetic embeddings (b, e)."""
