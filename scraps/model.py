@@ -154,7 +154,7 @@ class ScrapsModel(nn.Module):
 
         A shared integrator reads the two branches as one batch of 2b sequences, padded to max(n, t): the
         recurrence takes max(n, t) sequential steps instead of n + t, and one cuDNN call instead of two on a GPU
-        (on the demo's CPU it saves only about 2 % of a training step: the per-step products grow with the batch).
+        (on a CPU the per-step products grow with the batch, so the gain there is small).
         It never reads padding, so the result is the one :meth:`embed_phonemes` and :meth:`embed_audio` give.
         """
         if "shared" not in self.integrator:

@@ -46,7 +46,6 @@ class EncoderConfig:
     heads: int = 4
     ff_mult: int = 4
     dropout: float = 0.1
-    # dropout on the attention weights; None: ``dropout``. With 0, a CPU runs PyTorch's fused attention (SDPA with
-    # dropout takes the unfused path: 1.1x faster demo SCRAPS steps in one process, no clear gain in the 2-process demo)
+    # dropout on the attention weights; None: ``dropout`` (with dropout, a CPU's SDPA takes its unfused path)
     attn_dropout: float | None = None
     max_len: int = 4096
