@@ -21,7 +21,10 @@ class _LastStateLSTM(torch.autograd.Function):
 
     Items are sorted by length, longest first, so that step s updates only the first ``active[s]`` rows (those
     still inside their sequence; as with packed sequences): an ended item's state is left as it was. Tensors are
-    kept time-major, (steps, b, ...), in the sorted order.
+    kept time-major, (steps, b, ...), in the sorted order. Each step writes its states straight into per-step
+    storage (the state a step reads is the previous step's row: a row live at step s was live at s - 1), and
+    everything that does not depend on the recurrence is computed for all steps at once outside the loops, which
+    are what costs on a CPU: a handful of small operations per step (``bench/lstm_integrator.py``).
     """
 
     @staticmethod
@@ -35,51 +38,59 @@ class _LastStateLSTM(torch.autograd.Function):
         xs = rearrange(x[order, :steps], "b s d -> s b d").contiguous()
         proj = torch.addmm(b_ih + b_hh, rearrange(xs, "s b d -> (s b) d"), w_ih.t())
         proj = rearrange(proj, "(s b) g -> s b g", s=steps)  # input projections of every step, (s, b, 4h)
-        h, c = x.new_zeros(b, hidden), x.new_zeros(b, hidden)
-        h_in = x.new_zeros(steps, b, hidden)  # the state each step reads
-        c_in = x.new_zeros(steps, b, hidden)
+        hs = x.new_zeros(steps, b, hidden)  # the state after each step (rows live at that step)
+        cs = x.new_zeros(steps, b, hidden)
         acts = x.new_zeros(steps, b, 4 * hidden)  # gate activations: sigmoid(i, f), tanh(g), sigmoid(o)
         tanh_c = x.new_zeros(steps, b, hidden)
         cell = slice(2 * hidden, 3 * hidden)
+        w_hh_t = w_hh.t()
         for s, n in enumerate(active):
-            h_in[s, :n], c_in[s, :n] = h[:n], c[:n]
-            gates = torch.addmm(proj[s, :n], h[:n], w_hh.t())
             act = acts[s, :n]
-            torch.sigmoid(gates, out=act)
-            torch.tanh(gates[:, cell], out=act[:, cell])
-            i, f, g, o = act.chunk(4, dim=1)
-            c[:n] = torch.addcmul(f * c[:n], i, g)
-            torch.tanh(c[:n], out=tanh_c[s, :n])
-            h[:n] = o * tanh_c[s, :n]
-        ctx.save_for_backward(xs, order, w_ih, w_hh, h_in, c_in, acts, tanh_c)
+            if s == 0:  # from the zero state
+                torch.sigmoid(proj[0, :n], out=act)
+                torch.tanh(proj[0, :n, cell], out=act[:, cell])
+                i, _, g, o = act.chunk(4, dim=1)
+                torch.mul(i, g, out=cs[0, :n])
+            else:
+                gates = torch.addmm(proj[s, :n], hs[s - 1, :n], w_hh_t)
+                torch.sigmoid(gates, out=act)
+                torch.tanh(gates[:, cell], out=act[:, cell])
+                i, f, g, o = act.chunk(4, dim=1)
+                torch.mul(f, cs[s - 1, :n], out=cs[s, :n]).addcmul_(i, g)
+            torch.tanh(cs[s, :n], out=tanh_c[s, :n])
+            torch.mul(o, tanh_c[s, :n], out=hs[s, :n])
+        ctx.save_for_backward(xs, order, w_ih, w_hh, hs, cs, acts, tanh_c)
         ctx.active, ctx.t = active, x.shape[1]
-        return h[torch.argsort(order)]
+        last = hs[sorted_lens.to(x.device) - 1, torch.arange(b, device=x.device)]  # each item's own last step
+        return last[torch.argsort(order)]
 
     @staticmethod
     def backward(ctx, grad_h):  # noqa: ANN001, ANN205
-        xs, order, w_ih, w_hh, h_in, c_in, acts, tanh_c = ctx.saved_tensors
-        steps, hidden = xs.shape[0], w_hh.shape[1]
+        xs, order, w_ih, w_hh, hs, cs, acts, tanh_c = ctx.saved_tensors
+        steps, b, hidden = hs.shape
+        # the states each step read: the previous step's (zero before the first)
+        h_in = torch.cat([hs.new_zeros(1, b, hidden), hs[:-1]])
+        c_in = torch.cat([cs.new_zeros(1, b, hidden), cs[:-1]])
         # derivative of each gate's activation w.r.t. its pre-activation, all steps at once
         slope = acts * (1 - acts)
         cell = slice(2 * hidden, 3 * hidden)
         slope[..., cell] = 1 - acts[..., cell] ** 2
-        tanh_slope = 1 - tanh_c**2
+        i, f, g, o = acts.chunk(4, dim=-1)
+        # d pre-activation = (dc * g, dc * c_in, dc * i, dh * tanh(c)) * slope: the factors other than dc and dh
+        partner = torch.cat([g, c_in, i, tanh_c], dim=-1).mul_(slope)
+        partner_c = rearrange(partner[..., : 3 * hidden], "s b (k h) -> s b k h", k=3)
+        partner_o = partner[..., 3 * hidden :]
+        o_tanh_slope = o * (1 - tanh_c**2)  # dc gains dh * o * tanh'(c)
         dh, dc = grad_h[order].contiguous(), torch.zeros_like(grad_h)  # rows of ended items pass through as they are
         d_gates = torch.zeros_like(acts)  # gradients of the gates' pre-activations, (s, b, 4h); 0 where not live
+        d_gates_c = rearrange(d_gates[..., : 3 * hidden], "s b (k h) -> s b k h", k=3)
         for s in range(steps - 1, -1, -1):
             n = ctx.active[s]
-            i, f, g, o = acts[s, :n].chunk(4, dim=1)
-            dh_n = dh[:n]
-            dc_n = torch.addcmul(dc[:n], dh_n * o, tanh_slope[s, :n])
-            dg_s = d_gates[s, :n]
-            di, df, dg, do = dg_s.chunk(4, dim=1)
-            torch.mul(dc_n, g, out=di)
-            torch.mul(dc_n, c_in[s, :n], out=df)
-            torch.mul(dc_n, i, out=dg)
-            torch.mul(dh_n, tanh_c[s, :n], out=do)
-            dg_s.mul_(slope[s, :n])
-            dc[:n] = dc_n * f
-            dh[:n] = dg_s @ w_hh
+            dc_n = torch.addcmul(dc[:n], dh[:n], o_tanh_slope[s, :n])
+            torch.mul(dc_n[:, None, :], partner_c[s, :n], out=d_gates_c[s, :n])
+            torch.mul(dh[:n], partner_o[s, :n], out=d_gates[s, :n, 3 * hidden :])
+            torch.mul(dc_n, f[s, :n], out=dc[:n])
+            torch.mm(d_gates[s, :n], w_hh, out=dh[:n])
         flat = rearrange(d_gates, "s b g -> (s b) g")
         d_w_hh = flat.t() @ rearrange(h_in, "s b h -> (s b) h")
         d_w_ih = flat.t() @ rearrange(xs, "s b d -> (s b) d")
