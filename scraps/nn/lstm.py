@@ -46,16 +46,13 @@ class _LastStateLSTM(torch.autograd.Function):
         w_hh_t = w_hh.t()
         for s, n in enumerate(active):
             act = acts[s, :n]
-            if s == 0:  # from the zero state
-                torch.sigmoid(proj[0, :n], out=act)
-                torch.tanh(proj[0, :n, cell], out=act[:, cell])
-                i, _, g, o = act.chunk(4, dim=1)
+            gates = proj[0, :n] if s == 0 else torch.addmm(proj[s, :n], hs[s - 1, :n], w_hh_t)  # zero state first
+            torch.sigmoid(gates, out=act)
+            torch.tanh(gates[:, cell], out=act[:, cell])
+            i, f, g, o = act.chunk(4, dim=1)
+            if s == 0:
                 torch.mul(i, g, out=cs[0, :n])
             else:
-                gates = torch.addmm(proj[s, :n], hs[s - 1, :n], w_hh_t)
-                torch.sigmoid(gates, out=act)
-                torch.tanh(gates[:, cell], out=act[:, cell])
-                i, f, g, o = act.chunk(4, dim=1)
                 torch.mul(f, cs[s - 1, :n], out=cs[s, :n]).addcmul_(i, g)
             torch.tanh(cs[s, :n], out=tanh_c[s, :n])
             torch.mul(o, tanh_c[s, :n], out=hs[s, :n])
