@@ -73,7 +73,7 @@ class LSTMIntegrator(nn.Module):
         """x (b, t, d), lengths (b,) -> (b, hidden); positions at or beyond lengths are never read.
 
         On the CPU the recurrence runs in :func:`scraps.nn.lstm.lstm_last_state` (same weights and result; forward +
-        backward 1.1-1.3x faster at width 128 and 2-3x at width 512, ``bench/lstm_integrator.py``); elsewhere in
+        backward 1.1-1.5x faster at width 128 and 2-3x at width 512, ``bench/lstm_integrator.py``); elsewhere in
         ``nn.LSTM`` over packed sequences (cuDNN).
         """
         if x.device.type == "cpu":
