@@ -15,7 +15,7 @@ from torch import nn  # noqa: E402
 
 from scraps.audio import MelSpectrogram, num_frames  # noqa: E402
 from scraps.nn.config import EncoderConfig  # noqa: E402
-from scraps.training.config import DataConfig, TrainConfig  # noqa: E402
+from scraps.training.config import PATH, DataConfig, TrainConfig  # noqa: E402
 from scraps.training.scraps_task import frontend_for_data  # noqa: E402
 from tts.decoder import DecoderConfig  # noqa: E402
 from tts.loss import focus_rate, guided_attention_weight, tts_loss  # noqa: E402
@@ -43,14 +43,16 @@ class ValidationConfig:
     focus_threshold: float = 0.5      # attention counts as diagonal/sharp above this focus rate
     free_running: int = 8             # dev utterances synthesised without teacher forcing at each validation
     max_len_ratio: float = 12.0       # cap on free-running frames per phoneme
-    scraps_scorer: Optional[str] = None  # SCRAPS export that scores free-running outputs (same phoneme vocab)
+    # SCRAPS export that scores free-running outputs (same phoneme vocab)
+    scraps_scorer: Optional[str] = field(default=None, metadata=PATH)
     plots: bool = True
 
 
 @dataclass
 class TTSRecipeConfig:
-    exp_dir: str = "exp/tts"
-    init_from_scraps: Optional[str] = None   # SCRAPS export whose phonetic encoder initialises ours
+    exp_dir: str = field(default="exp/tts", metadata=PATH)
+    # SCRAPS export whose phonetic encoder initialises ours
+    init_from_scraps: Optional[str] = field(default=None, metadata=PATH)
     freeze_encoder_steps: int = 0            # keep the copied encoder frozen for the first N steps
     data: DataConfig = field(default_factory=DataConfig)
     model: TTSModelSection = field(default_factory=TTSModelSection)

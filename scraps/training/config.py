@@ -3,10 +3,19 @@
 OmegaConf lives here and nowhere else: recipes turn the validated config into typed arguments for the models.
 An unknown key (a typo) or a value of the wrong type is refused before anything is written, with one line that
 names the key and the nearest valid one.
+
+Paths: a schema marks a field that holds a filesystem path (or a list of paths) with ``metadata=PATH``
+(``field(default="exp/x", metadata=PATH)``). A relative path written in a YAML file is relative to that file's
+folder, so a config works whatever the current directory; one given as a ``key=value`` override, or left at the
+schema's default, is relative to the current directory. The loaded config holds them all as absolute paths.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import difflib
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -19,9 +28,12 @@ class ConfigError(ValueError):
     """A configuration file or override is invalid."""
 
 
+PATH = {"path": True}  # dataclass field metadata: the value is a path (or a list of paths), see the module doc
+
+
 @dataclass
 class DataConfig:
-    dir: str = "data"                      # folder with cuts_{train,dev,test}.jsonl.gz
+    dir: str = field(default="data", metadata=PATH)  # folder with cuts_{train,dev,test}.jsonl.gz
     train_cuts: str = "cuts_train.jsonl.gz"
     dev_cuts: str = "cuts_dev.jsonl.gz"
     speakers: Optional[list[str]] = None    # keep only these speakers (None = all)
@@ -53,8 +65,13 @@ class TrainConfig:
 
 
 def load_config(schema: type, path: str | Path | None, overrides: list[str] | None = None) -> DictConfig:
-    """Merge ``schema`` defaults <- YAML file <- ``key=value`` overrides, validating names and types."""
+    """Merge ``schema`` defaults <- YAML file <- ``key=value`` overrides, validating names and types.
+
+    Path fields come out absolute: relative ones from the YAML file against its folder, the others against the
+    current directory.
+    """
     base = OmegaConf.structured(schema)
+    paths = path_keys(base)
     layers = []
     if path is not None:
         path = Path(path)
@@ -66,7 +83,7 @@ def load_config(schema: type, path: str | Path | None, overrides: list[str] | No
             raise ConfigError(f"cannot parse config {path}: {str(exc).splitlines()[0]}") from None
         if not isinstance(loaded, DictConfig):
             raise ConfigError(f"config {path} must map keys to values at the top level (e.g. 'train:'), not a list")
-        layers.append(loaded)
+        layers.append(OmegaConf.create(resolve_paths(OmegaConf.to_container(loaded), paths, path.parent)))
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value (e.g. train.max_steps=100)")
@@ -84,8 +101,70 @@ def load_config(schema: type, path: str | Path | None, overrides: list[str] | No
             raise ConfigError(f"config key '{key}' has a value of the wrong type: {_first_line(exc)}") from None
         except OmegaConfBaseException as exc:
             raise ConfigError(f"invalid config: {_first_line(exc)}") from None
+    _resolve_remaining_paths(cfg, paths, Path.cwd())
     OmegaConf.set_readonly(cfg, True)
     return cfg
+
+
+def path_keys(schema: type | DictConfig) -> list[str]:
+    """Dotted keys of the fields marked ``metadata=PATH`` in a schema dataclass (or a config built from one)."""
+    node = schema if isinstance(schema, DictConfig) else OmegaConf.structured(schema)
+    return _path_keys(node, "")
+
+
+def _path_keys(node: DictConfig, prefix: str) -> list[str]:
+    kind = OmegaConf.get_type(node)
+    fields = dataclasses.fields(kind) if dataclasses.is_dataclass(kind) else ()
+    marked = {f.name for f in fields if f.metadata.get("path")}
+    keys = []
+    for key in node.keys():
+        if key in marked:
+            keys.append(f"{prefix}{key}")
+            continue
+        try:
+            child = node[key]
+        except OmegaConfBaseException:  # a mandatory value not given yet
+            continue
+        if isinstance(child, DictConfig):
+            keys += _path_keys(child, f"{prefix}{key}.")
+    return keys
+
+
+def _absolute(value: Any, base: str | Path) -> Any:
+    """A relative path string (or each one of a list) made absolute against ``base``; anything else unchanged."""
+    if isinstance(value, (list, tuple)) or OmegaConf.is_list(value):
+        return [_absolute(v, base) for v in value]
+    if isinstance(value, str) and value and "${" not in value:  # an interpolation is resolved where it is read
+        return os.path.abspath(os.path.join(base, os.path.expanduser(value)))
+    return value
+
+
+def resolve_paths(values: dict, keys: Iterable[str], base: str | Path) -> dict:
+    """A copy of the plain config dict ``values`` with the relative paths under the dotted ``keys`` made absolute
+    against ``base`` (keys absent from ``values`` are skipped)."""
+    out = copy.deepcopy(values)
+    base = os.path.abspath(base)
+    for key in keys:
+        *parents, last = key.split(".")
+        node: Any = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last in node:
+            node[last] = _absolute(node[last], base)
+    return out
+
+
+def _resolve_remaining_paths(cfg: DictConfig, keys: Iterable[str], base: Path) -> None:
+    """Make the path values of ``cfg`` that are still relative (overrides, defaults) absolute against ``base``."""
+    for key in keys:
+        parent_key, _, last = key.rpartition(".")
+        parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+        if not isinstance(parent, DictConfig) or last not in parent or OmegaConf.is_interpolation(parent, last):
+            continue
+        value = parent[last]
+        resolved = _absolute(value, base)
+        if resolved != (OmegaConf.to_container(value) if OmegaConf.is_list(value) else value):
+            parent[last] = resolved
 
 
 def _first_line(exc: Exception) -> str:
@@ -143,4 +222,5 @@ def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
     return out
 
 
-__all__ = ["ConfigError", "DataConfig", "TrainConfig", "config_changes", "load_config", "save_config", "to_dict"]
+__all__ = ["PATH", "ConfigError", "DataConfig", "TrainConfig", "config_changes", "load_config", "path_keys",
+           "resolve_paths", "save_config", "to_dict"]

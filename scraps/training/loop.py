@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from scraps.audio import SAMPLE_RATE
 from scraps.training import checkpoint as ckpt
-from scraps.training.config import config_changes, save_config
+from scraps.training.config import config_changes, path_keys, resolve_paths, save_config
 
 log = logging.getLogger("scraps.train")
 
@@ -450,7 +450,9 @@ def _resume(
         log.info(f"resuming from {path} (step {state.step})")
         saved_config = path / "config.yaml"
         if cfg is not None and saved_config.is_file():
-            old, new = (OmegaConf.to_container(c, resolve=True) for c in (OmegaConf.load(saved_config), cfg))
+            # paths are compared absolute; a relative one in a saved config is read from the current directory
+            old, new = (resolve_paths(OmegaConf.to_container(c, resolve=True), path_keys(cfg), Path.cwd())
+                        for c in (OmegaConf.load(saved_config), cfg))
             changes = [c for c in config_changes(old, new) if not c.startswith("exp_dir:")]  # a moved run is fine
             if changes:
                 log.warning(

@@ -16,7 +16,7 @@ from scraps.loss import contrastive_loss
 from scraps.model import ScrapsConfig, ScrapsModel
 from scraps.nn.config import EncoderConfig
 from scraps.text import PhonemeVocab, TextFrontend
-from scraps.training.config import DataConfig, TrainConfig
+from scraps.training.config import PATH, DataConfig, TrainConfig
 
 
 @dataclass
@@ -38,12 +38,12 @@ class AugmentConfig:
     snr_db: list[float] = field(default_factory=lambda: [0.0, 30.0])
     gain_db: list[float] = field(default_factory=lambda: [-6.0, 6.0])
     colors: list[str] = field(default_factory=lambda: ["white", "pink", "brown"])
-    noise_files: Optional[list[str]] = None
+    noise_files: Optional[list[str]] = field(default=None, metadata=PATH)
 
 
 @dataclass
 class ScrapsRecipeConfig:
-    exp_dir: str = "exp/scraps"
+    exp_dir: str = field(default="exp/scraps", metadata=PATH)
     data: DataConfig = field(default_factory=DataConfig)
     model: ScrapsModelSection = field(default_factory=ScrapsModelSection)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
