@@ -99,14 +99,14 @@ def test_resuming_with_another_config_says_what_changed(scraps_run, tiny_corpus,
 
 def test_scraps_loss_falls_on_tiny_corpus(tiny_corpus):
     from scraps.data import make_dataloader, make_sampler
-    from scraps.training.loop import load_cuts
+    from scraps.training.loop import load_recipe_cuts
 
     torch.manual_seed(0)
     cfg = load_config(ScrapsRecipeConfig, None, [f"data.dir={tiny_corpus}", *TINY_SCRAPS, "augment.enabled=false"])
     task = ScrapsTask(cfg)
     model = task.build_model()
-    batch = next(iter(make_dataloader(task.dataset(), make_sampler(load_cuts(cfg, "cuts_train.jsonl.gz"),
-                                                                    batch_size=8, shuffle=False))))
+    batch = next(iter(make_dataloader(task.dataset(), make_sampler(load_recipe_cuts(cfg, "cuts_train.jsonl.gz"),
+                                                                           batch_size=8, shuffle=False))))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for step in range(40):
@@ -121,14 +121,14 @@ def test_scraps_loss_falls_on_tiny_corpus(tiny_corpus):
 
 def test_augmentation_warmup_starts_clean_and_reaches_prob(tiny_corpus):
     from scraps.data import make_dataloader, make_sampler
-    from scraps.training.loop import load_cuts
+    from scraps.training.loop import load_recipe_cuts
 
     cfg = load_config(ScrapsRecipeConfig, None, [f"data.dir={tiny_corpus}", *TINY_SCRAPS, "augment.prob=1.0",
                                                  "augment.warmup_steps=10", "augment.gain_db=[0.0,0.0]"])
     task = ScrapsTask(cfg)
     task.build_model()
-    batch = next(iter(make_dataloader(task.dataset(), make_sampler(load_cuts(cfg, "cuts_train.jsonl.gz"),
-                                                                    batch_size=4, shuffle=False))))
+    batch = next(iter(make_dataloader(task.dataset(), make_sampler(load_recipe_cuts(cfg, "cuts_train.jsonl.gz"),
+                                                                           batch_size=4, shuffle=False))))
     seen = []
 
     def model(ids, id_lens, wav, wav_lens):  # stands in for the model: keeps the waveform it is given

@@ -86,14 +86,20 @@ class _ReplaySampler:
             yield batch
 
 
-def load_cuts(cfg: DictConfig, name: str) -> CutSet:
-    """Read a manifest of ``cfg.data`` and apply the speaker / size filters the config asks for."""
+def load_recipe_cuts(cfg: DictConfig, name: str) -> CutSet:
+    """Read the manifest ``name`` of ``cfg.data`` and apply the speaker / size filters the recipe asks for.
+
+    (:func:`scraps.data.prepare.load_cuts` reads a split as prepared, without filters.)
+    """
     path = Path(cfg.data.dir) / name
     if not path.is_file():
         raise FileNotFoundError(
             f"manifest not found: {path}; run the data preparation stage first (e.g. egs/demo/run.sh --stop-stage 1)"
         )
-    cuts = CutSet.from_file(path)
+    cuts = CutSet.from_file(path).to_eager()
+    if len(cuts) == 0:
+        raise ValueError(f"{path} holds no utterances (an evaluation-only preparation?); prepare the corpus with "
+                         f"training and dev splits for a recipe")
     if cfg.data.speakers:
         keep = set(cfg.data.speakers)
         cuts = cuts.filter(lambda c: c.supervisions[0].speaker in keep)
@@ -112,6 +118,10 @@ def load_cuts(cfg: DictConfig, name: str) -> CutSet:
     if len(cuts) == 0:
         raise ValueError(f"no utterances left in {path} after the config's filters (data.speakers, ...)")
     return cuts
+
+
+# another name for load_recipe_cuts, kept because tts/training.py and egs/demo/local/text_dependence.py import it
+load_cuts = load_recipe_cuts
 
 
 def lr_lambda(warmup: int, total: int, min_ratio: float):
@@ -230,8 +240,8 @@ def train(task: Task, cfg: DictConfig, *, resume: bool = True) -> Path:
     from scraps.data import make_dataloader, make_sampler
 
     dataset = task.dataset()
-    train_cuts = load_cuts(cfg, cfg.data.train_cuts)
-    dev_cuts = load_cuts(cfg, cfg.data.dev_cuts)
+    train_cuts = load_recipe_cuts(cfg, cfg.data.train_cuts)
+    dev_cuts = load_recipe_cuts(cfg, cfg.data.dev_cuts)
     sampler = make_sampler(
         train_cuts, batch_size=tc.batch_size, max_duration=tc.max_duration, shuffle=True, seed=tc.seed,
         world_size=accelerator.num_processes, rank=accelerator.process_index, num_buckets=tc.num_buckets,
