@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 from lhotse import CutSet
-from tqdm import tqdm
 
 from scraps.audio import AudioError, load_audio
 from scraps.data.prepare import DataError
@@ -35,6 +34,7 @@ from scraps.evaluation import (
 )
 from scraps.export import ModelDirError
 from scraps.model import ScrapsModel
+from scraps.progress import progress
 from scraps.text import TextError
 
 USER_ERRORS = (ModelDirError, AudioError, TextError, DataError, ASRUnavailable)
@@ -139,7 +139,7 @@ def _score_list(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     chunk_size = 16 * args.batch_size  # rows whose audio is held at once
     scored = 0
-    with open(args.out, "w", newline="", encoding="utf-8") as f, tqdm(total=len(rows), desc="scoring") as bar:
+    with open(args.out, "w", newline="", encoding="utf-8") as f, progress(total=len(rows), desc="scoring") as bar:
         writer = csv.writer(f)
         writer.writerow(LIST_COLUMNS)
         for start in range(0, len(rows), chunk_size):

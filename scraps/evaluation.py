@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from lhotse import CutSet
 from torch.nn.utils.rnn import pad_sequence
-from tqdm import tqdm
 
 from scraps.audio import SAMPLE_RATE, AudioError, frames_to_samples, num_frames, resample
 from scraps.audio.augment import colored_noise, mix_at_snr
@@ -28,6 +27,7 @@ from scraps.data.dataset import SpeechDataset
 from scraps.data.prepare import DataError
 from scraps.export import ModelDirError
 from scraps.model import ScrapsModel
+from scraps.progress import progress as progress_bar
 from scraps.text import TextError, TextFrontend
 
 MIN_AUDIO_SECONDS = 0.05  # 1200 samples = 5 mel frames; shorter clips hold no phone worth scoring
@@ -453,7 +453,7 @@ def evaluate(
     conditions = _noise_conditions(seed)
     m = min(n, asr_utts or n) if asr else 0
     steps = 1 + len(SUBSTITUTION_RATES) + len(conditions) + m * (1 + len(conditions))
-    bar = tqdm(total=steps, desc="evaluate", disable=not progress)
+    bar = progress_bar(total=steps, desc="evaluate", disable=not progress)
 
     def word_error_rates(waves: list[torch.Tensor]) -> list[float]:
         out = []

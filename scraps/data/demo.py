@@ -25,9 +25,9 @@ import numpy as np
 import soundfile as sf
 import torch
 import torchaudio
-from tqdm import tqdm
 
 from scraps.data.espeak_synth import EspeakSynth, list_speakers
+from scraps.progress import progress
 
 __all__ = ["Sentence", "generate_sentences", "generate_utterances", "write_demo_corpus"]
 
@@ -466,7 +466,7 @@ def _write_clips(
     """Synthesise, check, resample and write every clip; return the metadata rows."""
     resample: torch.nn.Module | None = None  # one instance for all clips (its kernel is computed once)
     rows: list[str] = []
-    with tqdm(total=len(sentences), desc="demo corpus", unit="utt") as progress:
+    with progress(total=len(sentences), desc="demo corpus", unit="utt") as bar:
         for s, spec in enumerate(speakers):
             synth = EspeakSynth(spec["voice"], spec["variant"], spec["rate"], spec["pitch"], spec["pitch_range"])
             if resample is None and synth.sample_rate != sample_rate:
@@ -482,7 +482,7 @@ def _write_clips(
                 name = f"{spec['name']}_{i:04d}.flac"
                 sf.write(wav_dir / name, pcm, sample_rate, subtype="PCM_16", format="FLAC")
                 rows.append(f"wavs/{name}|{sentence.text}|{spec['name']}\n")
-                progress.update()
+                bar.update()
     return rows
 
 

@@ -27,9 +27,9 @@ import numpy as np
 import soundfile as sf
 from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
 from lhotse.audio import AudioSource
-from tqdm import tqdm
 
 from scraps.audio.features import truncated_wav
+from scraps.progress import progress
 
 if TYPE_CHECKING:
     from scraps.text import TextFrontend
@@ -175,7 +175,7 @@ def _phonemize(frontend: TextFrontend, texts: list[str]) -> list[tuple[str, list
     from scraps.text import TextError
 
     results: list[tuple[str, list[str]] | None] = []
-    for start in tqdm(range(0, len(texts), _G2P_CHUNK), desc="g2p", unit="chunk", leave=False):
+    for start in progress(range(0, len(texts), _G2P_CHUNK), desc="g2p", unit="chunk", leave=False):
         chunk = texts[start : start + _G2P_CHUNK]
         try:
             analyzed = frontend.analyze_batch(chunk)
@@ -241,7 +241,7 @@ def _prepare(
     seen_ids: set[str] = set()
     seen_audio: set[Path] = set()
     checked: list[tuple[_Row, Recording]] = []
-    for row in tqdm(rows, desc=f"checking audio ({metadata.name})", unit="utt", leave=False):
+    for row in progress(rows, desc=f"checking audio ({metadata.name})", unit="utt", leave=False):
         audio_key = row.audio.resolve()
         if row.id in seen_ids or audio_key in seen_audio:
             skips.add("duplicate", row.where)

@@ -28,9 +28,10 @@ from accelerate.utils import set_seed
 from lhotse import CutSet
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from scraps.audio import SAMPLE_RATE
+from scraps.progress import progress
 from scraps.training import checkpoint as ckpt
 from scraps.training.config import config_changes, path_keys, resolve_paths, save_config
 
@@ -260,7 +261,7 @@ def train(task: Task, cfg: DictConfig, *, resume: bool = True) -> Path:
         for b in make_dataloader(dataset, dev_sampler, num_workers=0):
             yield _to_device(b, accelerator.device)
 
-    bar = tqdm(total=tc.max_steps, initial=state.step, disable=not is_main, desc="train", dynamic_ncols=True)
+    bar = progress(total=tc.max_steps, initial=state.step, disable=not is_main, desc="train", unit="step")
     window = {"t0": time.perf_counter(), "utts": 0, "audio_s": 0.0}
     try:
         with _GracefulStop(accelerator) as stop:
@@ -362,7 +363,7 @@ def _train_step(task: Task, model: nn.Module, batch: dict, state: TrainState, ac
 
 
 def _after_step(task: Task, unwrapped: nn.Module, batch: dict, state: TrainState, accelerator: Accelerator,
-                scheduler, tc: DictConfig, window: dict, bar: tqdm) -> None:
+                scheduler, tc: DictConfig, window: dict, bar: Any) -> None:
     state.step += 1
     state.nan_in_a_row = 0
     bar.update(1)
