@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from scraps.audio.augment import WaveAugment
-from scraps.evaluation import retrieval_metrics
+from scraps.evaluation.metrics import retrieval_metrics
 from scraps.loss import contrastive_loss
 from scraps.model import ScrapsConfig, ScrapsModel
 from scraps.nn.config import EncoderConfig
