@@ -10,14 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from scraps.data.demo import (
-    _cardinal,
-    _ordinal,
-    _year,
-    generate_sentences,
-    generate_utterances,
-    write_demo_corpus,
-)
+from scraps.data.demo import write_demo_corpus
+from scraps.data.demo_sentences import _cardinal, _ordinal, _year, generate_sentences, generate_utterances
 from scraps.data.espeak_synth import EspeakSynth, list_speakers, trim_silence
 
 TEXT = "The quick brown fox jumps over the lazy dog near the harbour."

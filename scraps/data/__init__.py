@@ -1,7 +1,8 @@
 """Corpora -> checked, phonemised lhotse manifests; the dataset, sampler and dataloader that read them.
 
 Names are imported on first use (PEP 562), so ``import scraps.data`` stays light and
-``python -m scraps.data.prepare`` runs its module once. The espeak-ng demo corpus is :mod:`scraps.data.demo`.
+``python -m scraps.data.prepare`` runs its module once. The espeak-ng demo corpus is :mod:`scraps.data.demo`
+(its sentences: :mod:`scraps.data.demo_sentences`).
 """
 from __future__ import annotations
 
