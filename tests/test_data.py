@@ -211,6 +211,34 @@ def test_preparation_is_idempotent(good, frontend, capsys):
     assert (out / "cuts_train.jsonl.gz").stat().st_mtime_ns != stamp
 
 
+def test_an_evaluation_only_set_puts_every_utterance_in_test(tmp_path, good, frontend, capsys):
+    root, _ = good
+    out = tmp_path / "eval_only"
+    args = ["csv", "--csv", str(root / "metadata.csv"), "--out-dir", str(out), "--num-dev", "0", "--num-test", "8",
+            "--g2p", frontend.config()["g2p"]]
+    assert prepare_main(args) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line == f"prepared 8 utterances (skipped 0; train and dev left empty: an evaluation-only set) -> {out}"
+    assert [len(load_cuts(out, split)) for split in ("train", "dev", "test")] == [0, 0, 8]
+    assert json.loads((out / "prepare_report.json").read_text())["splits"] == {"train": 0, "dev": 0, "test": 8}
+    assert prepare_main(args) == 0 and "already prepared" in capsys.readouterr().out
+    # a dev set still needs training data, and the test set cannot be larger than the corpus
+    with pytest.raises(DataError, match=r"--num-dev 0 --num-test N\)$"):
+        prepare_csv(root / "metadata.csv", tmp_path / "few", frontend, num_dev=1, num_test=7)
+    with pytest.raises(DataError, match="need more than num_dev \\+ num_test = 9"):
+        prepare_csv(root / "metadata.csv", tmp_path / "few", frontend, num_dev=0, num_test=9)
+    prepare_csv(root / "metadata.csv", tmp_path / "no_dev", frontend, num_dev=0, num_test=3)
+    assert capsys.readouterr().out.strip().endswith(f"(skipped 0; dev left empty) -> {tmp_path / 'no_dev'}")
+
+    from scraps.training.config import load_config
+    from scraps.training.loop import load_recipe_cuts
+    from scraps.training.scraps_task import ScrapsRecipeConfig
+
+    cfg = load_config(ScrapsRecipeConfig, None, [f"data.dir={out}"])
+    with pytest.raises(ValueError, match="holds no utterances"):  # a recipe says why it cannot train on it
+        load_recipe_cuts(cfg, cfg.data.train_cuts)
+
+
 def test_user_errors_are_one_line(tmp_path, good, frontend, capsys):
     with pytest.raises(DataError, match="keithito.com/LJ-Speech-Dataset"):
         prepare_ljspeech(tmp_path / "nowhere", tmp_path / "out", frontend)

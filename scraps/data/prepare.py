@@ -4,11 +4,13 @@ Writes ``out_dir/cuts_{train,dev,test}.jsonl.gz`` and ``out_dir/prepare_report.j
 (audio exists, is readable, non-empty, finite, not truncated, within the duration limits; text is non-empty and
 pronounceable); a bad row is skipped and counted by reason in the report, never dropped silently. G2P runs here,
 once, batched, and its output is stored in each supervision's ``custom["phonemes"]``: training never phonemises.
+A split may be empty (``--num-dev 0``, or train and dev of an evaluation-only set): its manifest is written empty.
 
 Command line::
 
     python -m scraps.data.prepare ljspeech --corpus-dir LJSpeech-1.1 --out-dir data/ljspeech
     python -m scraps.data.prepare csv --csv my_corpus/metadata.csv --out-dir data/my_corpus
+    python -m scraps.data.prepare csv --csv other.csv --out-dir data/other --num-dev 0 --num-test N   # N rows: test only
     python -m scraps.data.prepare demo --out-dir data/demo --num-speakers 8 --utts-per-speaker 150
 """
 from __future__ import annotations
@@ -211,7 +213,7 @@ def _load_if_prepared(out_dir: Path, parameters: dict[str, Any], frontend_config
     if report.get("parameters") != parameters or report.get("frontend") != frontend_config:
         return None
     print(f"already prepared: {report['kept']} utterances in {out_dir} (force=True / --force redoes it)")
-    return {name: CutSet.from_file(p) for name, p in manifests.items()}
+    return {name: read_manifest(p) for name, p in manifests.items()}
 
 
 def _prepare(
@@ -273,7 +275,8 @@ def _prepare(
         )
 
     num_dev, num_test = parameters["num_dev"], parameters["num_test"]
-    enough = len(cuts) > num_dev + num_test
+    # training needs one utterance at least; with no dev set, every utterance may go to test (an evaluation set)
+    enough = len(cuts) > num_dev + num_test or (num_dev == 0 and 0 < num_test == len(cuts))
     split = _split(list(cuts), num_dev, num_test, parameters["seed"]) if enough else None
     report = {
         "parameters": parameters,
@@ -292,9 +295,13 @@ def _prepare(
     if not split:
         raise DataError(
             f"only {len(cuts)} usable utterances in {metadata} ({skips.summary()}, see {out_dir / REPORT_NAME}); "
-            f"need more than num_dev + num_test = {num_dev + num_test}: lower --num-dev/--num-test"
+            f"need more than num_dev + num_test = {num_dev + num_test}: lower --num-dev/--num-test (or, for an "
+            f"evaluation-only set of N utterances, pass --num-dev 0 --num-test N)"
         )
-    print(f"prepared {len(cuts)} utterances ({skips.summary()}) -> {out_dir}")
+    empty = [name for name in SPLITS if not split[name]]
+    note = f"; {' and '.join(empty)} left empty" if empty else ""
+    note += ": an evaluation-only set" if "train" in empty else ""
+    print(f"prepared {len(cuts)} utterances ({skips.summary()}{note}) -> {out_dir}")
     return {name: CutSet.from_cuts(cuts[i] for i in split[name]) for name in SPLITS}
 
 
@@ -375,7 +382,13 @@ def load_cuts(data_dir: str | Path, split: str) -> CutSet:
         raise DataError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
     if not path.is_file():
         raise DataError(f"manifest not found: {path}; run `python -m scraps.data.prepare ...` for it first")
-    return CutSet.from_file(path)
+    return read_manifest(path)
+
+
+def read_manifest(path: str | Path) -> CutSet:
+    """The CutSet in a manifest file; an empty file (an empty split) gives an empty CutSet."""
+    cuts = CutSet.from_file(path)
+    return CutSet.from_cuts([]) if cuts is None else cuts  # lhotse reads an empty manifest as None
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -31,6 +31,7 @@ from torch import nn
 from tqdm import tqdm
 
 from scraps.audio import SAMPLE_RATE
+from scraps.data.prepare import read_manifest
 from scraps.progress import progress
 from scraps.training import checkpoint as ckpt
 from scraps.training.config import config_changes, path_keys, resolve_paths, save_config
@@ -97,7 +98,7 @@ def load_recipe_cuts(cfg: DictConfig, name: str) -> CutSet:
         raise FileNotFoundError(
             f"manifest not found: {path}; run the data preparation stage first (e.g. egs/demo/run.sh --stop-stage 1)"
         )
-    cuts = CutSet.from_file(path).to_eager()
+    cuts = read_manifest(path).to_eager()
     if len(cuts) == 0:
         raise ValueError(f"{path} holds no utterances (an evaluation-only preparation?); prepare the corpus with "
                          f"training and dev splits for a recipe")
