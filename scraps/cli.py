@@ -3,6 +3,7 @@
     scraps score --model DIR --audio FILE (--text "..." | --phonemes "...")
     scraps score --model DIR --list pairs.csv --out scores.csv        # rows 'audio|text'
     scraps evaluate --model DIR --cuts cuts_test.jsonl.gz --out report_dir/ [--seed 0] [--asr pocketsphinx]
+    scraps intelligibility --model DIR --cuts cuts_test.jsonl.gz --out report_dir/ --asr pocketsphinx
 
 A problem the user can fix (bad path, unreadable audio, empty text, not a SCRAPS export) ends in one line on
 stderr and exit code 2.
@@ -94,6 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
         "s of CPU per second of audio, more in noise)",
     )  # fmt: skip
     ev.set_defaults(func=_evaluate)
+
+    about = "SCRAPS score against an ASR's word error rate under graded degradations (JSON, markdown, PNG)"
+    it = sub.add_parser("intelligibility", parents=[common], help=about, description=about)
+    it.add_argument("--cuts", required=True, type=Path, help="test manifest of real speech (lhotse CutSet)")
+    it.add_argument("--out", required=True, type=Path, help="report directory (intelligibility.{json,md}, PNG)")
+    it.add_argument("--asr", required=True, choices=["pocketsphinx"], help="the recogniser that gives the WER")
+    it.add_argument("--seed", type=_seed, default=0, help="seed of every random draw")
+    it.add_argument(
+        "--max-utts", type=_positive_int,
+        help="decode only the first N usable utterances (default all; each is decoded under 9 audio conditions)",
+    )  # fmt: skip
+    it.set_defaults(func=_intelligibility)
     return parser
 
 
@@ -206,6 +219,32 @@ def _evaluate(args: argparse.Namespace) -> int:
         f"{report['n_utterances']} utterances: R@1 p2a {r['p2a']['r1']:.3f} a2p {r['a2p']['r1']:.3f}; "
         f"20 % phones substituted: score fell for {100 * s['fell']:.0f} %; "
         f"noise a=0.75: {100 * report['robustness']['gauss_0.75']['mean_relative_change']:+.1f} %"
+    )
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- intelligibility
+def _intelligibility(args: argparse.Namespace) -> int:
+    from scraps.intelligibility import intelligibility, write_intelligibility_report
+
+    asr = make_recognizer(args.asr)  # fail before the long part
+    model = _load_model(args)
+    data = load_eval_set(_read_cuts(args.cuts), model)
+    for skip in data.skipped:
+        print(f"skipped cut {skip['id']}: {skip['reason']}", file=sys.stderr)
+    report = {
+        "model": str(args.model),
+        "cuts": str(args.cuts),
+        **intelligibility(model, data, asr, seed=args.seed, batch_size=args.batch_size, max_utts=args.max_utts),
+    }
+    paths = write_intelligibility_report(report, args.out)
+    failed = sum(report["failures"].values())
+    print(
+        f"{report['n_utterances']} utterances, {report['n_pairs']} (utterance, condition) pairs: "
+        f"Spearman(score, WER) {report['spearman_score_wer']}"
+        + (f"; {failed} pairs counted as failures ({', '.join(f'{k} {v}' for k, v in report['failures'].items())})"
+           if failed else "")
     )
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
