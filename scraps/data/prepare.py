@@ -192,9 +192,14 @@ def _phonemize(frontend: TextFrontend, texts: list[str]) -> list[tuple[str, list
     return results
 
 
+def seeded_order(ids: list[str], seed: int | str) -> list[str]:
+    """``ids`` ranked by a hash of (seed, id): a fixed shuffle for each seed that does not depend on their order."""
+    return sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
+
+
 def _split(ids: list[str], num_dev: int, num_test: int, seed: int) -> dict[str, list[str]]:
     """Deterministic split for ``seed`` that does not depend on row order: ids ranked by a seeded hash."""
-    ranked = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
+    ranked = seeded_order(ids, seed)
     held_out = num_dev + num_test
     parts = {"dev": ranked[:num_dev], "test": ranked[num_dev:held_out], "train": ranked[held_out:]}
     return {name: sorted(part) for name, part in parts.items()}
