@@ -10,6 +10,7 @@ Command line::
 
     python -m scraps.data.prepare ljspeech --corpus-dir LJSpeech-1.1 --out-dir data/ljspeech
     python -m scraps.data.prepare csv --csv my_corpus/metadata.csv --out-dir data/my_corpus
+    python -m scraps.data.prepare lhotse --recordings R.jsonl.gz --supervisions S.jsonl.gz --out-dir data/part
     python -m scraps.data.prepare csv --csv other.csv --out-dir data/other --num-dev 0 --num-test N   # N rows: test only
     python -m scraps.data.prepare demo --out-dir data/demo --num-speakers 8 --utts-per-speaker 150
 """
@@ -132,6 +133,41 @@ def _csv_rows(csv_path: Path, skips: _Skips) -> list[_Row]:
     for r in rows:
         rel = r.audio.relative_to(base) if r.audio.is_relative_to(base) else Path(*r.audio.parts[1:])
         r.id = r.audio.stem if stems[r.audio.stem] == 1 else "-".join((*rel.parts[:-1], r.audio.stem))
+    return rows
+
+
+def _lhotse_rows(recordings_path: Path, supervisions_path: Path, skips: _Skips) -> list[_Row]:
+    """Rows from a lhotse RecordingSet + SupervisionSet (e.g. written by ``lhotse.recipes.prepare_librispeech``):
+    one per supervision that covers the whole of a recording stored as one local file."""
+    from lhotse import RecordingSet, SupervisionSet
+
+    try:
+        recordings = {r.id: r for r in RecordingSet.from_file(recordings_path)}
+        supervisions = list(SupervisionSet.from_file(supervisions_path))
+    except Exception as exc:  # lhotse raises many types for a file that is not a manifest
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(
+            f"cannot read lhotse manifests {recordings_path} / {supervisions_path}: {reason}; give the "
+            f"recordings and supervisions .jsonl.gz files a lhotse recipe wrote"
+        ) from None
+    rows = []
+    for sup in supervisions:
+        where = f"{supervisions_path.name} {sup.id}"
+        rec = recordings.get(sup.recording_id)
+        if rec is None:
+            skips.add("missing_recording", where)
+            continue
+        if len(rec.sources) != 1 or rec.sources[0].type != "file":
+            skips.add("unsupported_recording", where)  # several files, a URL, or audio held in memory
+            continue
+        if sup.start > 0.01 or abs(sup.duration - rec.duration) > 0.01:
+            skips.add("partial_recording", where)  # one utterance per file is what the manifests here describe
+            continue
+        if _unsafe(rec.sources[0].source) or _unsafe(sup.id):
+            skips.add("unsafe_path", where)
+            continue
+        rows.append(_Row(sup.id, Path(rec.sources[0].source), (sup.text or "").strip(), sup.speaker or "unknown",
+                         where))
     return rows
 
 
@@ -380,6 +416,36 @@ def prepare_csv(
     return _prepare(lambda skips: _csv_rows(csv_path, skips), csv_path, out_dir, frontend, parameters, force)
 
 
+def prepare_lhotse(
+    recordings: str | Path,
+    supervisions: str | Path,
+    out_dir: str | Path,
+    frontend: TextFrontend | None = None,
+    *,
+    num_dev: int = 100,
+    num_test: int = 100,
+    seed: int = 0,
+    min_duration: float = 0.3,
+    max_duration: float = 20.0,
+    force: bool = False,
+) -> dict[str, CutSet]:
+    """Prepare a corpus that a lhotse recipe has listed (its ``*_recordings_*.jsonl.gz`` and
+    ``*_supervisions_*.jsonl.gz``, e.g. from ``lhotse.recipes.prepare_librispeech``): each supervision's text and
+    speaker with its recording's audio file. Returns ``{"train", "dev", "test"}`` CutSets.
+    """
+    recordings, supervisions = Path(recordings), Path(supervisions)
+    for path in (recordings, supervisions):
+        if not path.is_file():
+            raise DataError(f"lhotse manifest not found: {path}; run the corpus' lhotse recipe (prepare_*) first")
+    _check_common(num_dev, num_test, min_duration, max_duration)
+    parameters = {"format": "lhotse", "num_dev": num_dev, "num_test": num_test, "seed": seed,
+                  "min_duration": min_duration, "max_duration": max_duration,
+                  "recordings": str(recordings.resolve()),
+                  "recordings_sha256": hashlib.sha256(recordings.read_bytes()).hexdigest()}
+    return _prepare(lambda skips: _lhotse_rows(recordings, supervisions, skips), supervisions, out_dir, frontend,
+                    parameters, force)
+
+
 def load_cuts(data_dir: str | Path, split: str) -> CutSet:
     """Read ``data_dir/cuts_<split>.jsonl.gz`` written by a prepare function."""
     path = _manifest_paths(Path(data_dir)).get(split)
@@ -413,6 +479,9 @@ def _parser() -> argparse.ArgumentParser:
     lj.add_argument("--speaker", default="ljspeech", help="speaker name stored in the manifests")
     csv = sub.add_parser("csv", parents=[common], help="a 'path|text|speaker' list (many speakers)")
     csv.add_argument("--csv", required=True, type=Path, help="the list; relative paths are from its folder")
+    lh = sub.add_parser("lhotse", parents=[common], help="a corpus a lhotse recipe listed (recordings + supervisions)")
+    lh.add_argument("--recordings", required=True, type=Path, help="its RecordingSet (.jsonl.gz)")
+    lh.add_argument("--supervisions", required=True, type=Path, help="its SupervisionSet (.jsonl.gz)")
     demo = sub.add_parser("demo", parents=[common], help="synthesise the espeak-ng demo corpus, then prepare it")
     demo.add_argument("--corpus-dir", type=Path, help="where the demo audio goes (default: OUT_DIR/corpus)")
     demo.add_argument("--num-speakers", type=int, default=8)
@@ -438,6 +507,8 @@ def main(argv: list[str] | None = None) -> int:
             prepare_ljspeech(args.corpus_dir, args.out_dir, frontend, speaker=args.speaker, **common)
         elif args.format == "csv":
             prepare_csv(args.csv, args.out_dir, frontend, **common)
+        elif args.format == "lhotse":
+            prepare_lhotse(args.recordings, args.supervisions, args.out_dir, frontend, **common)
         else:
             from scraps.data.demo import write_demo_corpus
 

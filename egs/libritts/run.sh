@@ -1,0 +1,1 @@
+../librispeech/run.sh
