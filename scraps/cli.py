@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     it.add_argument(
         "--max-utts", type=_positive_int,
         help="decode only the first N usable utterances (default all; each is decoded under 9 audio conditions)",
+    )  # fmt: skip
+    it.add_argument(
+        "--reuse-asr", type=Path, metavar="REPORT",
+        help="take the transcripts from an earlier intelligibility.json of the same cuts, seed and ASR (e.g. of "
+        "another model: the degraded audio does not depend on the model) instead of decoding again",
     )  # fmt: skip
     it.set_defaults(func=_intelligibility)
     return parser
@@ -226,9 +232,15 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------- intelligibility
 def _intelligibility(args: argparse.Namespace) -> int:
-    from scraps.intelligibility import intelligibility, write_intelligibility_report
+    from scraps.intelligibility import intelligibility, transcripts_of, write_intelligibility_report
 
     asr = make_recognizer(args.asr)  # fail before the long part
+    known = None
+    if args.reuse_asr is not None:
+        try:
+            known = transcripts_of(json.loads(args.reuse_asr.read_text()), args.seed, asr.description)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"--reuse-asr {args.reuse_asr}: cannot use it: {exc}") from None
     model = _load_model(args)
     data = load_eval_set(_read_cuts(args.cuts), model)
     for skip in data.skipped:
@@ -236,7 +248,8 @@ def _intelligibility(args: argparse.Namespace) -> int:
     report = {
         "model": str(args.model),
         "cuts": str(args.cuts),
-        **intelligibility(model, data, asr, seed=args.seed, batch_size=args.batch_size, max_utts=args.max_utts),
+        **intelligibility(model, data, asr, seed=args.seed, batch_size=args.batch_size, max_utts=args.max_utts,
+                          transcripts=known),
     }
     paths = write_intelligibility_report(report, args.out)
     failed = sum(report["failures"].values())

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,12 +115,17 @@ def intelligibility(
     batch_size: int = 16,
     max_utts: int | None = None,
     progress: bool = True,
+    transcripts: Mapping[tuple[str, str], str] | None = None,
 ) -> dict[str, Any]:
     """Score and WER of the first ``max_utts`` utterances of ``data`` (all when None) under every condition.
 
+    ``transcripts`` maps (cut id, condition name) to an ASR transcript already made (e.g. by a run with another
+    model: the degraded audio depends on the cut, the condition and the seed only); those clips are not decoded again.
     Returns the report: ``pairs`` (one row per scored pair), ``conditions`` (means per condition), the Spearman
     correlations (all pairs, audio degradations only, per kind), and ``failures`` (pairs counted and how).
     """
+    transcripts = transcripts or {}
+    reused = 0
     n = min(len(data.waves), max_utts or len(data.waves))
     if n < 2:
         raise DataError(
@@ -164,7 +169,9 @@ def intelligibility(
             for (i, new), score in zip(usable, scores):
                 if cond.audio is None:
                     clean_score[i] = score
-                hyp, error = _transcribe(asr, new)
+                known = transcripts.get((data.cut_ids[i], cond.name))
+                hyp, error = (known, None) if known is not None else _transcribe(asr, new)
+                reused += known is not None
                 bar.update()
                 if error:
                     fail("asr_failed", f"{data.cut_ids[i]} ({cond.name}): {error}")
@@ -198,7 +205,8 @@ def intelligibility(
                               "word_edit_rate": word_error_rate(refs[i], wrong),
                               "relative_change": _relative(score, clean_score.get(i))})
     bar.close()
-    return _report(pairs, conds, n, len(data.skipped), failures, examples, asr.description, seed)
+    report = _report(pairs, conds, n, len(data.skipped), failures, examples, asr.description, seed)
+    return {**report, "n_reused_transcripts": reused}
 
 
 def _relative(score: float, clean: float | None) -> float | None:
@@ -246,6 +254,17 @@ def _report(pairs: list[dict[str, Any]], conds: list[Condition], n: int, n_skipp
         "definitions": DEFINITIONS,
         "pairs": pairs,
     }
+
+
+def transcripts_of(report: dict[str, Any], seed: int, engine: str) -> dict[tuple[str, str], str]:
+    """(cut id, condition) -> transcript of the audio-condition pairs of an earlier report made with the same seed
+    and ASR; ValueError (naming the difference) otherwise."""
+    if report.get("seed") != seed or report.get("asr") != engine:
+        raise ValueError(
+            f"its seed ({report.get('seed')}) or ASR ({str(report.get('asr'))[:40]}...) differs from this run's "
+            f"({seed}, {engine[:40]}...): its degraded audio or transcripts are not this run's"
+        )
+    return {(r["cut_id"], r["condition"]): r["hypothesis"] for r in report.get("pairs", []) if r["kind"] != "words"}
 
 
 def _markdown(report: dict[str, Any]) -> str:

@@ -210,3 +210,16 @@ def test_cli_intelligibility_writes_the_report(model, tmp_path, monkeypatch, cap
     assert "Spearman(score, WER)" in out and (tmp_path / "rep" / "score_vs_wer.png").is_file()
     assert main([str(a) for a in argv[:-2]]) == 2  # --asr is required: one line, exit 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    # a second model's run reuses the transcripts: the degraded audio is the same, nothing is decoded again
+    first = json.loads((tmp_path / "rep" / "intelligibility.json").read_text())
+    deaf = FakeASR(by_length, fail_on=tuple(range(10**6)))  # would fail on every clip it had to decode
+    monkeypatch.setattr(cli, "make_recognizer", lambda name: deaf)
+    reuse = argv[:6] + [tmp_path / "rep2", "--asr", "pocketsphinx", "--reuse-asr", tmp_path / "rep" /
+                        "intelligibility.json"]
+    assert main([str(a) for a in reuse]) == 0 and deaf.calls == 0
+    second = json.loads((tmp_path / "rep2" / "intelligibility.json").read_text())
+    assert second["n_reused_transcripts"] == 3 * 9 and second["pairs"] == first["pairs"]
+    capsys.readouterr()
+    assert main([str(a) for a in reuse + ["--seed", "1"]]) == 2  # another seed: other noise, other transcripts
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--reuse-asr" in err[0] and "seed" in err[0]
