@@ -21,6 +21,14 @@ def ljspeech_subset() -> Path:
 
 
 @pytest.fixture(scope="session")
+def fsdd() -> Path:
+    path = SHARED_DATA / "fsdd"
+    if not (path / "recordings").is_dir():
+        pytest.skip(f"real FSDD digits not found at {path} (they ship in ../shared/data beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Path:
     """Prepared manifests of a tiny offline espeak corpus (2 speakers x 10 utterances), shared by training tests."""
     from scraps.data.demo import write_demo_corpus
