@@ -24,6 +24,7 @@ from scraps.audio import AudioError, load_audio
 from scraps.data.prepare import DataError
 from scraps.evaluation import (
     ASRUnavailable,
+    EvalSet,
     check_audio,
     encode_phonemes,
     encode_text,
@@ -208,12 +209,18 @@ def _read_cuts(path: Path) -> CutSet:
     return cuts
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    asr = make_recognizer(args.asr) if args.asr else None  # fail before the long part
+def _model_and_cuts(args: argparse.Namespace) -> tuple[ScrapsModel, EvalSet]:
+    """The model of --model and the usable cuts of --cuts; each cut left out is named on stderr."""
     model = _load_model(args)
     data = load_eval_set(_read_cuts(args.cuts), model)
     for skip in data.skipped:
         print(f"skipped cut {skip['id']}: {skip['reason']}", file=sys.stderr)
+    return model, data
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    asr = make_recognizer(args.asr) if args.asr else None  # fail before the long part
+    model, data = _model_and_cuts(args)
     report = {
         "model": str(args.model),
         "cuts": str(args.cuts),
@@ -241,10 +248,7 @@ def _intelligibility(args: argparse.Namespace) -> int:
             known = transcripts_of(json.loads(args.reuse_asr.read_text()), args.seed, asr.description)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"--reuse-asr {args.reuse_asr}: cannot use it: {exc}") from None
-    model = _load_model(args)
-    data = load_eval_set(_read_cuts(args.cuts), model)
-    for skip in data.skipped:
-        print(f"skipped cut {skip['id']}: {skip['reason']}", file=sys.stderr)
+    model, data = _model_and_cuts(args)
     report = {
         "model": str(args.model),
         "cuts": str(args.cuts),

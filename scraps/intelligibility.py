@@ -38,6 +38,7 @@ from scraps.evaluation import (
     encode_text,
     model_frontend,
     pair_scores,
+    plot_score_vs_wer,
     seeded_generator,
     spearman,
     word_error_rate,
@@ -298,22 +299,13 @@ def _markdown(report: dict[str, Any]) -> str:
 
 
 def _plot(report: dict[str, Any], path: Path) -> None:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 5), layout="constrained")
-    ax = fig.subplots()
     markers = {"clean": "o", "noise": "s", "band": "^", "stretch": "D", "words": "x"}
-    for name, c in report["conditions"].items():
-        rows = [r for r in report["pairs"] if r["condition"] == name]
-        ax.scatter([r["score"] for r in rows], [r["wer"] for r in rows], s=14, alpha=0.7, label=name,
-                   marker=markers.get(c["kind"], "o"))
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_xlabel("SCRAPS score")
-    ax.set_ylabel("word error rate (ASR transcript against the scored text)")
-    ax.set_title(f"Spearman {report['spearman_score_wer']} over {report['n_pairs']} pairs "
-                 f"({report['n_utterances']} utterances)")
-    ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=100)
+    groups = {name: ([r["score"] for r in report["pairs"] if r["condition"] == name],
+                     [r["wer"] for r in report["pairs"] if r["condition"] == name]) for name in report["conditions"]}
+    rho = report["spearman_score_wer"]
+    title = f"Spearman {'n/a' if rho is None else f'{rho:.3f}'} over {report['n_pairs']} (utterance, condition) pairs"
+    plot_score_vs_wer(groups, title, path, ylabel="word error rate (ASR transcript against the scored text)",
+                      markers={name: markers[c["kind"]] for name, c in report["conditions"].items()}, size=(7, 5))
 
 
 def write_intelligibility_report(report: dict[str, Any], out_dir: str | Path) -> list[Path]:

@@ -57,6 +57,7 @@ _EXPORTS = {
     "EvalSet": "driver",
     "evaluate": "driver",
     "load_eval_set": "driver",
+    "plot_score_vs_wer": "report",
     "write_report": "report",
 }
 __all__ = sorted(name for name in _EXPORTS if not name.startswith("_"))

@@ -82,20 +82,37 @@ def _plot_corruption(report: dict[str, Any], path: Path) -> None:
 
 
 def _plot_asr(report: dict[str, Any], path: Path) -> None:
+    asr = report["asr"]
+    m = asr["n_utterances"]
+    groups = {
+        condition: (asr["pairs"]["score"][k * m : (k + 1) * m], asr["pairs"]["wer"][k * m : (k + 1) * m])
+        for k, condition in enumerate(asr["conditions"])
+    }
+    rho = asr["spearman_score_wer"]
+    title = f"Spearman {'n/a' if rho is None else f'{rho:.3f}'} over {asr['n_pairs']} pairs"
+    plot_score_vs_wer(groups, title, path)
+
+
+def plot_score_vs_wer(
+    groups: dict[str, tuple[list[float], list[float]]],
+    title: str,
+    path: Path,
+    ylabel: str = "word error rate",
+    markers: dict[str, str] | None = None,
+    size: tuple[float, float] = (5, 4),
+) -> None:
+    """Scatter PNG of SCRAPS score (x) against word error rate (y): ``groups`` maps a label (e.g. a noise condition)
+    to its (scores, WERs), one colour each, drawn with ``markers[label]`` where given."""
     from matplotlib.figure import Figure
 
-    asr = report["asr"]
-    fig = Figure(figsize=(5, 4), layout="constrained")
+    fig = Figure(figsize=size, layout="constrained")
     ax = fig.subplots()
-    m = asr["n_utterances"]
-    for k, condition in enumerate(asr["conditions"]):
-        part = slice(k * m, (k + 1) * m)
-        ax.scatter(asr["pairs"]["score"][part], asr["pairs"]["wer"][part], s=14, alpha=0.7, label=condition)
-    ax.legend(fontsize=7)
+    for label, (scores, wers) in groups.items():
+        ax.scatter(scores, wers, s=14, alpha=0.7, label=label, marker=(markers or {}).get(label, "o"))
+    ax.legend(fontsize=7, ncol=1 if len(groups) <= 8 else 2)
     ax.set_xlabel("SCRAPS score")
-    ax.set_ylabel("word error rate")
-    rho = asr["spearman_score_wer"]
-    ax.set_title(f"Spearman {'n/a' if rho is None else f'{rho:.3f}'} over {asr['n_pairs']} pairs")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.savefig(path, dpi=100)
 
