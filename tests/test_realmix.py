@@ -44,7 +44,8 @@ def test_recipe_mix_on_real_speech_keeps_the_test_clips_out(ljspeech_subset, fsd
     mix = recipe_script("mix")
     dirs = [f"ljspeech.dir={tmp_path / 'ljspeech'}", f"fsdd.dir={tmp_path / 'fsdd'}", f"espeak.dir={tiny_corpus}"]
     for pct in (50, 100):
-        argv = ["--config", str(RECIPE / "conf" / "mix.yaml"), *dirs, f"real_percent={pct}", f"out_dir={tmp_path}/m{pct}"]
+        argv = ["--config", str(RECIPE / "conf" / "mix.yaml"), *dirs, f"real_percent={pct}",
+                f"out_dir={tmp_path}/m{pct}"]
         assert mix.main(argv) == 0
     lj_test = {f"ljspeech_{c.id}" for c in load_cuts(tmp_path / "ljspeech", "test")}
     half, full = ({c.id for c in load_cuts(tmp_path / f"m{p}", "train")} for p in (50, 100))

@@ -129,7 +129,8 @@ def mix_corpora(parts: list[MixPart], out_dir: str | Path, seed: int = 0, force:
             mixed[target].append(cuts)
             stats = corpora.setdefault(part.corpus, {"speakers": set()})
             stats[target] = stats.get(target, 0) + len(cuts)
-            stats[f"{target}_hours"] = round(stats.get(f"{target}_hours", 0.0) + sum(c.duration for c in cuts) / 3600, 4)
+            hours = stats.get(f"{target}_hours", 0.0) + sum(c.duration for c in cuts) / 3600
+            stats[f"{target}_hours"] = round(hours, 4)
             stats["speakers"] |= {s.speaker for c in cuts for s in c.supervisions}
 
     result = {}

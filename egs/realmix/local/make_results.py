@@ -60,8 +60,8 @@ def main() -> None:
     lines = [
         "# Real-speech SCRAPS: results",
         "",
-        f"Written by `python local/make_results.py` (`./run.sh --stage 6`) at commit `{head_commit()}` from the files the",
-        "stages wrote. Commands, from `egs/realmix` with the venv active (each stage skips work already done):",
+        f"Written by `python local/make_results.py` (`./run.sh --stage 6`) at commit `{head_commit()}` from the files",
+        "the stages wrote. Commands, from `egs/realmix` with the venv active (each stage skips work already done):",
         "",
         "    nice -n 10 ./run.sh --stage 0 --stop-stage 1            # corpora and manifests",
         *[f"    nice -n 10 ./run.sh --stage 2 --stop-stage 5 --fractions {pct}   # mix, train, evaluate, ASR check"
