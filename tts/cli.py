@@ -1,4 +1,5 @@
-"""``tts-synthesize``: text -> 24 kHz 16-bit mono WAV with a TTS export.
+"""``tts-synthesize``: text -> 24 kHz 16-bit mono WAV with a TTS export; ``tts-evaluate``: free-running output
+against reference recordings.
 
     tts-synthesize --model DIR --text "Hello, it is 3:30 pm." --out hello.wav
     tts-synthesize --model DIR --text-file lines.txt --out-dir wavs/      # one utterance per line
@@ -10,6 +11,12 @@ Prints per utterance the audio duration, the wall time and the real-time factor,
 reached its length cap. A user error (bad model directory, unknown speaker, text with nothing to say, unwritable
 output, ...) ends in one line on stderr and exit code 2. With ``--text-file`` a bad line is reported and skipped
 (blank lines are ignored); the exit code is 0 when at least one file was written, else 2.
+
+    tts-evaluate --model DIR --cuts cuts_test.jsonl.gz --out report/ [--scraps SCRAPS_DIR] [--asr pocketsphinx]
+
+synthesises the texts of a manifest for their speakers and writes report.md / report.json / utterances.png with
+MCD-DTW, length ratio, SCRAPS score and retrieval, and WER, for the model and its two baselines (see
+:mod:`tts.evaluation`). Unusable cuts are skipped and counted; a user error ends in one line and exit code 2.
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ import soundfile as sf
 import torch
 
 from scraps.audio.features import SAMPLE_RATE
+from scraps.data.prepare import DataError
 from scraps.export import ModelDirError
 from scraps.text import TextError
 from tts.inference import QUANTIZE_MODES, LengthGuards, Synthesizer, SynthesisError, Utterance
@@ -144,8 +152,8 @@ def _report(name: str, utt: Utterance, guards: LengthGuards) -> None:
     if utt.hit_cap:
         print(
             f"warning: {name}: {utt.capped} of {utt.sentences} sentence(s) reached the length cap "
-            f"({guards.max_len_ratio:g} frames per phoneme, at most {guards.max_seconds:g} s) without a stop token; "
-            "the end may be cut off or babble (an undertrained model?)",
+            f"({guards.max_len_ratio:g} frames per phoneme, at most {guards.max_seconds:g} s) and were cut there; "
+            "their predicted durations are far too long (an undertrained model?)",
             file=sys.stderr,
         )
 
@@ -224,6 +232,96 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+def build_evaluate_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tts-evaluate",
+        description="Synthesise a manifest's texts free-running and measure them against the recordings "
+        "(MCD-DTW, length ratio, SCRAPS score and retrieval, WER), beside a ceiling and a floor baseline.",
+    )
+    p.add_argument("--model", required=True, help="TTS export directory")
+    p.add_argument("--cuts", required=True, help="lhotse manifest (cuts_*.jsonl.gz) with phonemes, e.g. the test set")
+    p.add_argument("--out", required=True, help="output folder for report.md, report.json and utterances.png")
+    p.add_argument("--scraps", help="SCRAPS export (same phoneme vocabulary): adds SCRAPS score and recall@1")
+    p.add_argument("--asr", choices=("pocketsphinx",), help="adds WER (meaningful for real voices only)")
+    p.add_argument("--vocoder", default="auto",
+                   help="auto | griffinlim | none (measure mels, no audio) | Vocos hub id | Vocos directory")
+    p.add_argument("--speakers", help="comma-separated speaker names to keep (default: every speaker the model has)")
+    p.add_argument("--max-utts", type=_positive_int, help="evaluate at most this many usable utterances")
+    p.add_argument("--batch-size", type=_positive_int, default=16, help="utterances synthesised together")
+    p.add_argument("--seed", type=int, default=0, help="seed of the prenet's inference dropout and the retrieval")
+    p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.add_argument("--plots", type=int, default=4, help="utterances drawn in utterances.png")
+    return p
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from lhotse import CutSet
+
+    from scraps.evaluation import ASRUnavailable, make_recognizer
+    from scraps.model import ScrapsModel
+    from tts.evaluation import evaluate_tts, load_tts_eval_set
+    from tts.inference import resolve_device
+    from tts.report import write_report
+    from tts.vocoder import load_vocoder
+
+    cuts_path = Path(args.cuts)
+    if not cuts_path.is_file():
+        raise CLIError(f"manifest not found: {cuts_path}; give a cuts_*.jsonl.gz written by scraps.data.prepare")
+    try:
+        cuts = CutSet.from_file(cuts_path)
+    except Exception as exc:  # lhotse raises many kinds for a file that is not a manifest
+        raise CLIError(f"cannot read {cuts_path} as a lhotse manifest ({str(exc).splitlines()[0]})") from None
+    out_dir = _writable_dir(Path(args.out))
+    device = resolve_device(args.device)
+    model = TTSModel.from_pretrained(args.model).to(device)
+    if args.speakers:
+        keep = set(args.speakers.split(","))
+        unknown = sorted(keep - set(model.speakers or []))
+        if unknown:
+            raise SynthesisError(f"--speakers {unknown} are not speakers of {args.model}; see --list-speakers")
+        cuts = cuts.filter(lambda c: c.supervisions[0].speaker in keep)
+    scraps = ScrapsModel.from_pretrained(args.scraps).to(device) if args.scraps else None
+    if scraps is not None and scraps.vocab != model.vocab:
+        raise ModelDirError(f"{args.scraps}: its phoneme vocabulary differs from the TTS model's; use a SCRAPS "
+                            "export trained on the same manifests")
+    try:
+        asr = make_recognizer(args.asr) if args.asr else None
+    except ASRUnavailable as exc:
+        raise CLIError(str(exc)) from None
+    vocoder = None if args.vocoder == "none" else load_vocoder(args.vocoder, device)
+    data = load_tts_eval_set(cuts, model, args.max_utts)
+    for s in data.skipped:
+        print(f"skipped {s['id']}: {s['reason']}", file=sys.stderr)
+    try:
+        report = evaluate_tts(model, data, vocoder, scraps=scraps, asr=asr, seed=args.seed,
+                              batch_size=args.batch_size)  # fmt: skip
+    except DataError as exc:
+        raise CLIError(str(exc)) from None
+    from scraps.audio import MelSpectrogram
+
+    mel = MelSpectrogram()
+    references = [mel(w[None])[0] for w in data.waves[: args.plots]]
+    paths = write_report(report, out_dir, references, n_plots=args.plots)
+    s = report["summary"]["model"]
+    shown = ", ".join(f"{k} {v:.3g}" for k, v in s.items() if v is not None)
+    print(f"{report['n_utterances']} utterances ({report['n_skipped']} skipped): {shown}; wrote "
+          + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def evaluate_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``tts-evaluate``; returns the exit code (0 ok, 2 user error)."""
+    args = build_evaluate_parser().parse_args(argv)
+    try:
+        return _evaluate(args)
+    except (CLIError, *USER_ERRORS) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

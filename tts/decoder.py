@@ -1,9 +1,13 @@
-"""Autoregressive transformer acoustic decoder (Transformer-TTS style) with a reduction factor and a KV cache.
+"""Autoregressive transformer acoustic decoder with a reduction factor and a KV cache.
 
-One decoder step reads the previous step's last mel frame (a zero "go" frame at the start) through a prenet,
-attends causally to the earlier steps and across to the encoder memory, and emits ``r`` mel frames plus one stop
-logit. A residual convolutional postnet refines the whole mel afterwards. The decoder works in whatever mel domain
-it is trained on (the TTS model feeds it normalised log-mels).
+The decoder is told, frame by frame, which phoneme it speaks: the TTS model expands the phoneme vectors to frames
+by their durations (:func:`tts.alignment.expand_to_frames`) and hands them in as ``cond`` (b, t, d). One decoder
+step reads the previous step's last mel frame (a zero "go" frame at the start) through a prenet, adds the mean
+conditioning of the ``r`` frames it is about to emit, attends causally to the earlier steps, and emits those ``r``
+frames. Each output frame also gets a linear map of its own conditioning vector (a direct path from the phoneme
+to the spectrum, so that the decoder need not learn to carry phoneme identity from its input to its output).
+A residual convolutional postnet refines the whole mel afterwards. The decoder works in whatever mel domain it
+is trained on (the TTS model feeds it normalised log-mels).
 
 Teacher forcing (:meth:`ARDecoder.forward`) and incremental decoding (:meth:`ARDecoder.init_state` +
 :meth:`ARDecoder.step`) run the same layers and agree to float precision.
@@ -17,7 +21,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from scraps.nn.layers import KVCache, SinusoidalPositions, TransformerLayer, lengths_to_padding_mask, padding_bias
+from scraps.nn.layers import KVCache, SinusoidalPositions, TransformerLayer, lengths_to_padding_mask
 
 
 @dataclass
@@ -25,7 +29,7 @@ class DecoderConfig:
     """Shape of the autoregressive decoder.
 
     ``reduction`` frames are produced per step. ``prenet_dropout_at_inference`` keeps the prenet's dropout active
-    in eval mode too (Tacotron practice: the noise stops the decoder from copying its input and helps it stop).
+    in eval mode too (Tacotron practice: the noise stops the decoder from copying its input).
     """
 
     dim: int = 256
@@ -103,23 +107,24 @@ class Postnet(nn.Module):
 
 @dataclass
 class DecoderState:
-    """Incremental-decoding state of one batch, made once per decode by :meth:`ARDecoder.init_state`.
+    """Incremental-decoding state of one batch, made once per decode by :meth:`ARDecoder.init_state`: a
+    preallocated self-attention :class:`KVCache` of ``max_steps`` positions per layer."""
 
-    Per layer: the cross-attention keys and values (b, h, n, d/h) and a preallocated self-attention
-    :class:`KVCache` of ``max_steps`` positions. ``memory_bias`` (b, 1, 1, n) masks padded phonemes (None when
-    no item is padded).
-    """
-
-    memory_kv: list[tuple[torch.Tensor, torch.Tensor]]
-    memory_bias: torch.Tensor | None
     caches: list[KVCache]
     max_steps: int
     step: int = 0
-    need_weights: bool = False
+
+
+def group_frames(x: torch.Tensor, reduction: int) -> torch.Tensor:
+    """Per-frame vectors (b, t, d) -> per-step means (b, ceil(t / r), d); a last, partial group is zero-padded
+    before the mean (padding frames carry zero conditioning anyway)."""
+    steps = -(-x.shape[1] // reduction)
+    x = F.pad(x, (0, 0, 0, steps * reduction - x.shape[1]))
+    return rearrange(x, "b (s r) d -> b s r d", r=reduction).mean(dim=2)
 
 
 class ARDecoder(nn.Module):
-    """Autoregressive mel decoder: prenet -> causal self-attn + cross-attn layers -> mel and stop heads -> postnet."""
+    """Autoregressive mel decoder: prenet + conditioning -> causal self-attention layers -> mel head -> postnet."""
 
     def __init__(self, n_mels: int, cfg: DecoderConfig) -> None:
         super().__init__()
@@ -128,14 +133,14 @@ class ARDecoder(nn.Module):
         self.n_mels = n_mels
         self.reduction = cfg.reduction
         self.prenet = Prenet(n_mels, cfg.prenet_dim, cfg.dim, cfg.prenet_dropout, cfg.prenet_dropout_at_inference)
+        self.cond_proj = nn.Linear(cfg.dim, cfg.dim)
         self.positions = SinusoidalPositions(cfg.dim, cfg.max_len)
         self.layers = nn.ModuleList(
-            TransformerLayer(cfg.dim, cfg.heads, cfg.ff_mult, cfg.dropout, cross_attention=True)
-            for _ in range(cfg.layers)
+            TransformerLayer(cfg.dim, cfg.heads, cfg.ff_mult, cfg.dropout) for _ in range(cfg.layers)
         )
         self.norm = nn.LayerNorm(cfg.dim)
         self.mel_head = nn.Linear(cfg.dim, cfg.reduction * n_mels)
-        self.stop_head = nn.Linear(cfg.dim, 1)
+        self.skip_head = nn.Linear(cfg.dim, n_mels)
         self.postnet = Postnet(n_mels, cfg.postnet_channels, cfg.postnet_layers, cfg.postnet_kernel, cfg.dropout)
 
     @property
@@ -153,101 +158,57 @@ class ARDecoder(nn.Module):
         last_of_groups = targets[:, self.reduction - 1 :: self.reduction][:, : steps - 1]
         return torch.cat([go, last_of_groups], dim=1)
 
-    def decode(
-        self,
-        inputs: torch.Tensor,
-        memory: torch.Tensor,
-        memory_padding_mask: torch.Tensor,
-        need_weights: bool = False,
-    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor] | None]:
-        """Run all steps at once from their inputs, without postnet.
-
-        inputs (b, s, n_mels) (one previous frame per step, see :meth:`shift_targets`), memory (b, n, d),
-        memory_padding_mask (b, n) True at padding -> frames (b, s * r, n_mels), stop logits (b, s) and, with
-        ``need_weights``, one cross-attention map (b, h, s, n) per layer.
-        """
-        if inputs.shape[1] > self.max_steps:
+    def decode(self, inputs: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Run all steps at once, without postnet: inputs (b, s, n_mels) (one previous frame per step, see
+        :meth:`shift_targets`), cond (b, t, d) per-frame conditioning with t <= s * r -> frames (b, t, n_mels)."""
+        s = inputs.shape[1]
+        if s > self.max_steps:
             raise ValueError(
-                f"{inputs.shape[1]} decoder steps exceed the decoder's max_len {self.max_steps}; "
+                f"{s} decoder steps exceed the decoder's max_len {self.max_steps}; "
                 "raise decoder.max_len or shorten the utterance"
             )
-        x = self.prenet(inputs) + self.positions(inputs.shape[1])
-        maps = []
+        x = self.prenet(inputs) + self.cond_proj(group_frames(cond, self.reduction)) + self.positions(s)
         for layer in self.layers:
-            x, w = layer(
-                x, causal=True, memory=memory, memory_padding_mask=memory_padding_mask, need_weights=need_weights
-            )
-            maps.append(w)
-        frames, stop = self._heads(x)
-        return frames, stop, maps if need_weights else None
+            x, _ = layer(x, causal=True)
+        return self._heads(x, cond)
 
-    def _heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (b, s, d) -> frames (b, s * r, n_mels), stop logits (b, s)."""
-        x = self.norm(x)
-        frames = rearrange(self.mel_head(x), "b s (r c) -> b (s r) c", r=self.reduction)
-        return frames, rearrange(self.stop_head(x), "b s 1 -> b s")
+    def _heads(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """x (b, s, d), cond (b, t, d) with t <= s * r -> frames (b, t, n_mels)."""
+        frames = rearrange(self.mel_head(self.norm(x)), "b s (r c) -> b (s r) c", r=self.reduction)
+        return frames[:, : cond.shape[1]] + self.skip_head(cond)
 
-    def forward(
-        self,
-        prev: torch.Tensor,
-        memory: torch.Tensor,
-        memory_lens: torch.Tensor,
-        mel_lens: torch.Tensor,
-        need_weights: bool = True,
-    ) -> dict[str, torch.Tensor | list[torch.Tensor] | None]:
-        """Teacher-forced decoding of the targets ``prev`` (b, T, n_mels) over memory (b, n, d).
+    def forward(self, prev: torch.Tensor, cond: torch.Tensor, mel_lens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Teacher-forced decoding of the targets ``prev`` (b, T, n_mels) with conditioning cond (b, T, d).
 
-        ``memory_lens`` (b,) and ``mel_lens`` (b,) give the valid lengths. T need not be a multiple of r: the
-        last group is padded internally and outputs are cropped back to T. Returns ``mel`` (b, T, n_mels) before
-        and ``mel_post`` (b, T, n_mels) after the postnet, ``stop`` (b, ceil(T / r)) logits and ``attn``: a list
-        with one cross-attention map (b, h, ceil(T / r), n) per layer (None without ``need_weights``).
+        ``mel_lens`` (b,) gives the valid lengths. T need not be a multiple of r: the last group is padded
+        internally and outputs are cropped back to T. Returns ``mel`` (b, T, n_mels) before and ``mel_post``
+        (b, T, n_mels) after the postnet.
         """
         t = prev.shape[1]
-        memory_mask = lengths_to_padding_mask(memory_lens, memory.shape[1])
-        frames, stop, attn = self.decode(self.shift_targets(prev), memory, memory_mask, need_weights)
-        mel = frames[:, :t]
+        if cond.shape[:2] != prev.shape[:2]:
+            raise ValueError(f"cond must have shape (b, {t}, d) like the targets, got {tuple(cond.shape)}")
+        mel = self.decode(self.shift_targets(prev), cond)
         mel_post = self.postnet(mel, lengths_to_padding_mask(mel_lens, t))
-        return {"mel": mel, "mel_post": mel_post, "stop": stop, "attn": attn}
+        return {"mel": mel, "mel_post": mel_post}
 
-    def init_state(
-        self, memory: torch.Tensor, memory_lens: torch.Tensor, need_weights: bool = False, max_steps: int | None = None
-    ) -> DecoderState:
-        """Start incremental decoding over memory (b, n, d) with lengths (b,) for at most ``max_steps`` steps
-        (default: the decoder's max_len). Cross-attention K/V and the padding mask are made here, once."""
+    def init_state(self, max_steps: int | None = None) -> DecoderState:
+        """Start incremental decoding for at most ``max_steps`` steps (default: the decoder's max_len)."""
         max_steps = self.max_steps if max_steps is None else max_steps
         if not 1 <= max_steps <= self.max_steps:
             raise ValueError(f"max_steps must lie in 1..{self.max_steps} (the decoder's max_len), got {max_steps}")
-        padding = lengths_to_padding_mask(memory_lens, memory.shape[1])
-        return DecoderState(
-            memory_kv=[layer.cross_attn.project_kv(memory) for layer in self.layers],
-            memory_bias=padding_bias(padding, memory.dtype) if bool(padding.any()) else None,
-            caches=[layer.self_attn.new_cache(max_steps) for layer in self.layers],
-            max_steps=max_steps,
-            need_weights=need_weights,
-        )
+        return DecoderState(caches=[layer.self_attn.new_cache(max_steps) for layer in self.layers], max_steps=max_steps)
 
-    def step(
-        self, prev_frame: torch.Tensor, state: DecoderState
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """One decoder step from prev_frame (b, n_mels) (zeros at the start); advances ``state`` in place.
-
-        Returns frames (b, r, n_mels) before the postnet, stop logits (b,) and, when the state was made with
-        ``need_weights``, the last layer's cross-attention averaged over heads (b, n).
-        """
+    def step(self, prev_frame: torch.Tensor, cond: torch.Tensor, state: DecoderState) -> torch.Tensor:
+        """One decoder step from prev_frame (b, n_mels) (zeros at the start) and the conditioning of the step's
+        frames, cond (b, r, d); advances ``state`` in place. Returns frames (b, r, n_mels) before the postnet."""
         if state.step >= state.max_steps:
             raise ValueError(f"decoder step {state.step} exceeds the {state.max_steps} steps its state was made for")
-        x = self.prenet(rearrange(prev_frame, "b c -> b 1 c")) + self.positions(1, state.step)
-        w = None
-        for layer, cache, kv in zip(self.layers, state.caches, state.memory_kv):
-            x, w = layer(
-                x,
-                causal=True,
-                cache=cache,
-                memory_kv=kv,
-                memory_bias=state.memory_bias,
-                need_weights=state.need_weights,
-            )
+        x = (
+            self.prenet(rearrange(prev_frame, "b c -> b 1 c"))
+            + self.cond_proj(group_frames(cond, self.reduction))
+            + self.positions(1, state.step)
+        )
+        for layer, cache in zip(self.layers, state.caches):
+            x, _ = layer(x, causal=True, cache=cache)
         state.step += 1
-        frames, stop = self._heads(x)
-        attn = None if w is None else w.mean(dim=1)[:, 0]
-        return frames, stop[:, 0], attn
+        return self._heads(x, cond)

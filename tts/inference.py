@@ -2,7 +2,7 @@
 
 Per text: :meth:`TextFrontend.phonemize` (normalisation + G2P, as configured in the export) -> the phoneme tokens
 cut into sentences (after ``. ? !``), a sentence longer than ``max_tokens`` cut again at a clause mark or a word
-boundary -> ids -> :meth:`TTSModel.generate` in batches of chunks (KV cache, per-item stopping, per-item length
+boundary -> ids -> :meth:`TTSModel.generate` in batches of chunks (KV cache, predicted durations, per-item length
 caps from :class:`LengthGuards`) -> the vocoder -> the chunks of each text joined by ``PAUSE_SECONDS`` of silence.
 
 Chunks are batched across texts, longest first (similar lengths waste fewer decoder steps). With the prenet's
@@ -50,43 +50,40 @@ class SynthesisError(ValueError):
 
 @dataclass
 class LengthGuards:
-    """Bounds on every generated chunk, so that each decode ends.
+    """Bounds on every generated chunk, so that no decode runs away.
 
-    A chunk of n ids (bos/eos included) stops at its stop token once it has
-    ``max(min_frames, ceil(min_len_ratio * n))`` frames, or at its cap
+    A chunk of n ids (bos/eos included) is spoken for the sum of its predicted durations, cut at
     ``min(ceil(max_len_ratio * n), max_seconds of frames, the decoder's position limit)`` (reported as hit_cap).
-    Both bounds are per chunk, so the chunks of one batch each keep their own.
-    Read speech runs at about 6 frames per id (LJSpeech: median 6.1, max 7.5), hence the default ratio of 15;
-    ``min_len_ratio`` (off by default) guards against a stop token that fires too early.
+    Read speech runs at about 6 frames per id (LJSpeech: median 6.1, max 7.5), hence the default ratio of 15.
     """
 
     max_len_ratio: float = 15.0
     max_seconds: float = 30.0
-    min_frames: int = 8
-    min_len_ratio: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (self.max_len_ratio > 0 and self.max_seconds > 0 and self.min_frames >= 0 and self.min_len_ratio >= 0):
+        if not (self.max_len_ratio > 0 and self.max_seconds > 0):
             raise SynthesisError(
                 f"length guards must be positive (max_len_ratio {self.max_len_ratio}, max_seconds "
-                f"{self.max_seconds}, min_frames {self.min_frames}, min_len_ratio {self.min_len_ratio}); "
-                "e.g. --max-len-ratio 15"
+                f"{self.max_seconds}); e.g. --max-len-ratio 15"
             )
 
 
 def generate_guarded(
-    model: TTSModel, ids: torch.Tensor, id_lens: torch.Tensor, speakers: torch.Tensor, guards: LengthGuards
+    model: TTSModel,
+    ids: torch.Tensor,
+    id_lens: torch.Tensor,
+    speakers: torch.Tensor,
+    guards: LengthGuards,
+    pace: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """:meth:`TTSModel.generate` with per-item caps and minimum lengths from ``guards``: ids (b, n), id_lens (b,),
-    speakers (b,).
+    """:meth:`TTSModel.generate` with per-item caps from ``guards``: ids (b, n), id_lens (b,), speakers (b,).
 
     Returns mel (b, 100, t) Vocos log-mel, lengths (b,) and hit_cap (b,) bool.
     """
     dec = model.decoder
     limit = min(math.floor(guards.max_seconds * FRAMES_PER_SECOND), dec.max_steps * dec.reduction)
     caps = torch.ceil(id_lens.float() * guards.max_len_ratio).long().clamp(1, max(1, limit))
-    mins = torch.ceil(id_lens.float() * guards.min_len_ratio).long().clamp(min=guards.min_frames)
-    return model.generate(ids, id_lens, speakers, max_frames=caps, min_frames=mins)
+    return model.generate(ids, id_lens, speakers, max_frames=caps, pace=pace)
 
 
 def _strip_boundaries(tokens: list[str]) -> list[str]:
@@ -134,7 +131,7 @@ class Utterance:
     wave: np.ndarray | None = None  # (samples,) float32 at SAMPLE_RATE; None when the text was refused
     error: str | None = None  # why the text was refused (one line)
     sentences: int = 0  # chunks synthesised, joined by PAUSE_SECONDS of silence
-    capped: int = 0  # chunks cut at their length cap without a stop token
+    capped: int = 0  # chunks whose predicted durations ran past their length cap (cut there)
     wall_time: float = 0.0  # seconds spent on this text (a batched stage's time shared out by audio length)
 
     @property

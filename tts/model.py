@@ -1,8 +1,12 @@
-"""TTSModel: the SCRAPS phonetic encoder + a speaker embedding + the autoregressive mel decoder.
+"""TTSModel: the SCRAPS phonetic encoder + a speaker embedding + durations + the autoregressive mel decoder.
 
 Inputs and outputs are Vocos log-mels (b, 100, t) (natural log, floored at 1e-7), so a pretrained Vocos vocodes
 them and SCRAPS scores them. Inside, mels are normalised with the fixed affine ``(mel - mel_mean) / mel_std``
 from the config; that normalisation happens here and nowhere else (the loss reads ``target_norm``).
+
+The decoder speaks each phoneme for a number of frames. In training the durations come from the model's own
+:class:`tts.alignment.Aligner` (soft alignment of the target mel to the phonemes, reduced to one monotonic path);
+at inference from its :class:`tts.alignment.DurationPredictor`, trained alongside on those durations.
 
 The encoder is the exact :class:`scraps.nn.phonetic_encoder.PhoneticEncoder`, held as ``phonetic_encoder`` so its
 tensor names equal a SCRAPS export's and :meth:`TTSModel.init_encoder_from_scraps` can copy them.
@@ -24,6 +28,14 @@ from scraps.export import ModelDirError, load_model_dir, load_weights, save_mode
 from scraps.nn.config import DictRoundTrip, EncoderConfig
 from scraps.nn.layers import lengths_to_padding_mask
 from scraps.nn.phonetic_encoder import PhoneticEncoder, check_lengths
+from tts.alignment import (
+    Aligner,
+    DurationPredictor,
+    diagonal_log_prior,
+    durations_from_log,
+    expand_to_frames,
+    monotonic_alignment_search,
+)
 from tts.decoder import ARDecoder, DecoderConfig
 
 if TYPE_CHECKING:
@@ -50,7 +62,8 @@ class TTSConfig(DictRoundTrip):
 
     ``mel_mean`` / ``mel_std`` normalise Vocos log-mels; the defaults are the mean and standard deviation
     (-1.31, 2.05) measured over all bins of 60 LJSpeech clips, rounded. They are fixed constants of the model,
-    not trained, and travel with it in config.yaml.
+    not trained, and travel with it in config.yaml. ``aligner_dim`` is the size of the aligner's keys,
+    ``duration_channels`` the width of the duration predictor.
     """
 
     vocab_size: int
@@ -61,6 +74,8 @@ class TTSConfig(DictRoundTrip):
     n_mels: int = N_MELS
     mel_mean: float = -1.3
     mel_std: float = 2.0
+    aligner_dim: int = 64
+    duration_channels: int = 256
 
     def __post_init__(self) -> None:
         if self.n_speakers < 1:
@@ -70,20 +85,26 @@ class TTSConfig(DictRoundTrip):
 
 
 class TTSModel(nn.Module):
-    """Phonemes + speaker -> Vocos log-mel, autoregressively.
+    """Phonemes + speaker -> Vocos log-mel, autoregressively, one phoneme for its duration at a time.
 
-    The decoder attends to ``memory_proj(encoder output) + speaker_proj(speaker embedding)``: a linear map of the
-    concatenated [phoneme vector; speaker vector], written as two projections so the speaker part is computed
-    once per utterance.
+    The phoneme vectors seen by the aligner, the duration predictor and the decoder are
+    ``memory_proj(encoder output) + speaker_proj(speaker embedding)``: a linear map of the concatenated
+    [phoneme vector; speaker vector], written as two projections so the speaker part is computed once per
+    utterance. Expanded to frames, each frame also gets how far into its phoneme it lies and the phoneme's log
+    duration (``position_proj``).
     """
 
     def __init__(self, config: TTSConfig) -> None:
         super().__init__()
         self.config = config
+        d = config.decoder.dim
         self.phonetic_encoder = PhoneticEncoder(config.vocab_size, config.encoder)
         self.speaker_embed = nn.Embedding(config.n_speakers, config.speaker_dim)
-        self.memory_proj = nn.Linear(config.encoder.dim, config.decoder.dim)
-        self.speaker_proj = nn.Linear(config.speaker_dim, config.decoder.dim, bias=False)
+        self.memory_proj = nn.Linear(config.encoder.dim, d)
+        self.speaker_proj = nn.Linear(config.speaker_dim, d, bias=False)
+        self.aligner = Aligner(config.n_mels, d, config.aligner_dim)
+        self.duration_predictor = DurationPredictor(d, config.duration_channels, dropout=config.decoder.dropout)
+        self.position_proj = nn.Linear(2, d)
         self.decoder = ARDecoder(config.n_mels, config.decoder)
         # Filled by from_pretrained (and used by init_encoder_from_scraps when set).
         self.vocab: PhonemeVocab | None = None
@@ -113,10 +134,26 @@ class TTSModel(nn.Module):
             )
 
     def encode(self, ids: torch.Tensor, id_lens: torch.Tensor, speakers: torch.Tensor) -> torch.Tensor:
-        """ids (b, n), id_lens (b,), speakers (b,) -> decoder memory (b, n, d_dec)."""
+        """ids (b, n), id_lens (b,), speakers (b,) -> phoneme vectors with the speaker (b, n, d_dec), 0 at padding."""
         self._check_speakers(speakers, ids.shape[0])
         h = self.memory_proj(self.phonetic_encoder(ids, id_lens))
-        return h + rearrange(self.speaker_proj(self.speaker_embed(speakers)), "b d -> b 1 d")
+        h = h + rearrange(self.speaker_proj(self.speaker_embed(speakers)), "b d -> b 1 d")
+        return h.masked_fill(lengths_to_padding_mask(id_lens, ids.shape[1])[..., None], 0.0)
+
+    def predict_durations(self, memory: torch.Tensor, id_lens: torch.Tensor) -> torch.Tensor:
+        """memory (b, n, d) from :meth:`encode`, id_lens (b,) -> predicted log durations in frames (b, n).
+
+        The predictor reads the phoneme vectors without sending gradient back into them: the encoder learns from
+        the mel loss (and the aligner) only.
+        """
+        return self.duration_predictor(memory.detach(), id_lens)
+
+    def conditioning(self, memory: torch.Tensor, durations: torch.Tensor, t: int) -> torch.Tensor:
+        """memory (b, n, d), durations (b, n) long, t frames -> the decoder's per-frame conditioning (b, t, d)."""
+        frames, position, log_duration = expand_to_frames(memory, durations, t)
+        features = torch.stack([position, log_duration], dim=-1).to(memory.dtype)
+        beyond = lengths_to_padding_mask(durations.sum(dim=1), t)[..., None]  # frames past the last phoneme
+        return frames + self.position_proj(features).masked_fill(beyond, 0.0)
 
     # ---------------------------------------------------------------------------------------- teacher forcing
     def forward(
@@ -126,29 +163,42 @@ class TTSModel(nn.Module):
         speakers: torch.Tensor,
         mel: torch.Tensor,
         mel_lens: torch.Tensor,
-        need_weights: bool = True,
-    ) -> dict[str, torch.Tensor | list[torch.Tensor] | None]:
+        prior_sigma: float | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Teacher-forced pass: ids (b, n), id_lens (b,), speakers (b,), mel (b, 100, t) log-mel, mel_lens (b,).
+
+        The durations are those of the aligner's best monotonic path through its soft alignment, to which a
+        diagonal log prior of width ``prior_sigma`` (a fraction of the utterance; None: no prior) is added.
 
         Returns ``mel_norm`` / ``mel_post_norm`` (b, 100, t) predictions before / after the postnet and
         ``target_norm`` (b, 100, t), all normalised (what the loss compares); ``mel`` (b, 100, t) the
-        post-postnet prediction as a Vocos log-mel; ``stop`` (b, ceil(t / r)) logits; ``attn`` a list with one
-        cross-attention map (b, h, ceil(t / r), n) per decoder layer (None without ``need_weights``).
+        post-postnet prediction as a Vocos log-mel; ``align_log_p`` (b, t, n) the aligner's log p(phoneme | frame)
+        and ``align_log_p_prior`` (b, t, n) the same with the prior added; ``durations`` (b, n) long, the frames
+        given to each phoneme; ``log_duration_pred`` (b, n) the duration predictor's output.
         """
         if mel.ndim != 3 or mel.shape[1] != self.config.n_mels:
             raise ValueError(f"mel must have shape (b, {self.config.n_mels}, t), got {tuple(mel.shape)}")
         check_lengths(mel_lens, mel.shape[2], "TTSModel mel_lens")
         memory = self.encode(ids, id_lens, speakers)
         target_norm = self.normalize(mel)
-        out = self.decoder(rearrange(target_norm, "b c t -> b t c"), memory, id_lens, mel_lens, need_weights)
+        frames = rearrange(target_norm, "b c t -> b t c")
+        align_log_p = self.aligner(frames, memory, mel_lens, id_lens)
+        with_prior = align_log_p
+        if prior_sigma is not None:
+            with_prior = align_log_p + diagonal_log_prior(id_lens, mel_lens, ids.shape[1], mel.shape[2], prior_sigma)
+        durations = monotonic_alignment_search(with_prior, mel_lens, id_lens)
+        cond = self.conditioning(memory, durations, mel.shape[2])
+        out = self.decoder(frames, cond, mel_lens)
         mel_post_norm = rearrange(out["mel_post"], "b t c -> b c t")
         return {
             "mel_norm": rearrange(out["mel"], "b t c -> b c t"),
             "mel_post_norm": mel_post_norm,
             "target_norm": target_norm,
             "mel": self.denormalize(mel_post_norm),
-            "stop": out["stop"],
-            "attn": out["attn"],
+            "align_log_p": align_log_p,
+            "align_log_p_prior": with_prior,
+            "durations": durations,
+            "log_duration_pred": self.predict_durations(memory, id_lens),
         }
 
     # ------------------------------------------------------------------------------------------------ decoding
@@ -160,46 +210,34 @@ class TTSModel(nn.Module):
         speakers: torch.Tensor,
         *,
         max_frames: int | torch.Tensor,
-        min_frames: int | torch.Tensor = 0,
-        stop_threshold: float = 0.5,
+        pace: float = 1.0,
+        durations: torch.Tensor | None = None,
         use_cache: bool = True,
-        check_every: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Autoregressive synthesis of a batch: ids (b, n), id_lens (b,), speakers (b,).
 
-        Each decoder step yields r frames. An item finishes at the first step whose stop probability exceeds
-        ``stop_threshold`` once it has at least its ``min_frames`` frames (its length is then the end of that
-        step's group), or when it reaches its cap ``max_frames`` without stopping. Both are an int, or (b,) per
-        item. Decoding ends when every item has finished, so it always terminates. ``use_cache=False`` reruns the
-        whole prefix at every step (the slow reference for benchmarks); the result is the same when prenet
-        dropout is off.
-
-        Whether every item has finished is looked at every ``check_every`` steps (default: every step on the CPU,
-        where looking costs next to nothing, or when the prenet draws random numbers, so that the next call's
-        draws do not change; else every 8 steps, to spare an accelerator the wait). Steps run past the end are
-        cut off, so the result does not depend on it.
+        Each phoneme is spoken for its predicted duration (divided by ``pace``: 1.2 speaks 20 % faster), or for
+        the given ``durations`` (b, n) frames. An item's length is the sum of its durations, cut at its cap
+        ``max_frames`` (an int, or (b,) per item). ``use_cache=False`` reruns the whole prefix at every step (the
+        slow reference for benchmarks); the result is the same when prenet dropout is off.
 
         Returns mel (b, 100, t) Vocos log-mel (filled with the silent value ``log(1e-7)`` beyond each length),
         lengths (b,) long, and hit_cap (b,) bool (True where the item was cut at its cap).
         """
         b, r, dec, device = ids.shape[0], self.decoder.reduction, self.decoder, ids.device
         caps = _per_item(max_frames, b, "max_frames", device)
-        mins = _per_item(min_frames, b, "min_frames", device)
         limit = dec.max_steps * r
         if int(caps.min()) < 1 or int(caps.max()) > limit:
             raise ValueError(
                 f"max_frames must lie in 1..{limit} (the decoder's max_len {dec.max_steps} steps x reduction {r}), "
                 f"got {int(caps.min())}..{int(caps.max())}"
             )
-        if int(mins.min()) < 0:
-            raise ValueError(f"min_frames must be >= 0, got {int(mins.min())}")
-        if check_every is None:
-            check_every = 1 if device.type == "cpu" or dec.prenet.draws_noise else 8
-        if check_every < 1:
-            raise ValueError(f"check_every must be >= 1, got {check_every}")
+        if not pace > 0:
+            raise ValueError(f"pace must be positive, got {pace}")
+        if durations is not None and durations.shape != ids.shape:
+            raise ValueError(f"durations must have the shape of ids {tuple(ids.shape)}, got {tuple(durations.shape)}")
         with torch.inference_mode():  # less bookkeeping per operator than no_grad: it counts at batch 1
-            mel, lengths, hit_cap = self._decode(ids, id_lens, speakers, caps, mins, stop_threshold, use_cache,
-                                                 check_every)  # fmt: skip
+            mel, lengths, hit_cap = self._decode(ids, id_lens, speakers, caps, pace, durations, use_cache)
         return mel.clone(), lengths.clone(), hit_cap.clone()  # ordinary tensors again, usable with autograd
 
     def _decode(
@@ -208,52 +246,34 @@ class TTSModel(nn.Module):
         id_lens: torch.Tensor,
         speakers: torch.Tensor,
         caps: torch.Tensor,
-        mins: torch.Tensor,
-        stop_threshold: float,
+        pace: float,
+        durations: torch.Tensor | None,
         use_cache: bool,
-        check_every: int,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """:meth:`generate` after its checks: caps (b,) and mins (b,) in frames -> mel (b, 100, t), lengths, hit_cap.
-
-        The decoder's outputs go straight into a buffer of the longest decode; the next step reads only the last
-        frame. Stop decisions are stored per step and turned into lengths once, at the end.
-        """
-        b, r, dec, device = ids.shape[0], self.decoder.reduction, self.decoder, ids.device
-        steps = -(-int(caps.max()) // r)
+        """:meth:`generate` after its checks -> mel (b, 100, t), lengths (b,), hit_cap (b,)."""
+        b, r, dec = ids.shape[0], self.decoder.reduction, self.decoder
         memory = self.encode(ids, id_lens, speakers)
-        state = dec.init_state(memory, id_lens, max_steps=steps) if use_cache else None
-        memory_mask = lengths_to_padding_mask(id_lens, memory.shape[1])  # the no-cache reference's
-        # ends[s]: frames made after step s; an item may stop at s from its min_frames on and must end at its cap
-        ends = torch.arange(1, steps + 1, device=device) * r
-        may_stop = ends >= mins[:, None]  # (b, steps)
-        at_cap = ends >= caps[:, None]  # (b, steps)
-        frames_out = memory.new_zeros(b, steps * r, self.config.n_mels)
-        wants_stop = torch.zeros(b, steps, dtype=torch.bool, device=device)
-        done = torch.zeros(b, dtype=torch.bool, device=device)
-        prev = memory.new_zeros(b, self.config.n_mels)  # the go frame, then the last frame of each step
-        checked = 0
-        for step in range(steps):
-            if use_cache:
-                frames, stop, _ = dec.step(prev, state)
-            else:  # the inputs of every step so far: the go frame and the last frame of each group in frames_out
-                all_frames, all_stop, _ = dec.decode(dec.shift_targets(frames_out[:, : (step + 1) * r]), memory,
-                                                     memory_mask)  # fmt: skip
-                frames, stop = all_frames[:, -r:], all_stop[:, -1]
-            frames_out[:, step * r : (step + 1) * r] = frames
-            wants_stop[:, step] = torch.sigmoid(stop) > stop_threshold
-            prev = frames[:, -1]
-            if (step + 1) % check_every == 0 or step + 1 == steps:
-                block = slice(checked, step + 1)
-                done |= (wants_stop[:, block] & may_stop[:, block] | at_cap[:, block]).any(dim=1)
-                checked = step + 1
-                if bool(done.all()):
-                    break
-        # each item ends at its first step that stops (allowed) or reaches the cap; a stop there wins over the cap
-        stopped = wants_stop[:, :checked] & may_stop[:, :checked]
-        last = (stopped | at_cap[:, :checked]).int().argmax(dim=1)
-        lengths = torch.minimum(caps, ends[last])
-        hit_cap = ~stopped.gather(1, last[:, None])[:, 0]
+        if durations is None:
+            durations = durations_from_log(self.predict_durations(memory, id_lens), id_lens, pace)
+        durations = durations.masked_fill(lengths_to_padding_mask(id_lens, ids.shape[1]), 0)
+        total = durations.sum(dim=1)
+        hit_cap = total > caps
+        lengths = torch.minimum(total, caps).clamp(min=1)
         t = int(lengths.max())
+        steps = -(-t // r)
+        cond = self.conditioning(memory, durations, steps * r)
+        cond = cond.masked_fill(lengths_to_padding_mask(lengths, steps * r)[..., None], 0.0)
+        state = dec.init_state(max_steps=steps) if use_cache else None
+        frames_out = memory.new_zeros(b, steps * r, self.config.n_mels)
+        prev = memory.new_zeros(b, self.config.n_mels)  # the go frame, then the last frame of each step
+        for step in range(steps):
+            group = slice(step * r, (step + 1) * r)
+            if use_cache:
+                frames = dec.step(prev, cond[:, group], state)
+            else:  # the inputs of every step so far: the go frame and the last frame of each group in frames_out
+                frames = dec.decode(dec.shift_targets(frames_out[:, : group.stop]), cond[:, : group.stop])[:, -r:]
+            frames_out[:, group] = frames
+            prev = frames[:, -1]
         padding = lengths_to_padding_mask(lengths, t)
         mel = self.denormalize(dec.postnet(frames_out[:, :t], padding)).masked_fill(padding[..., None], SILENCE)
         return rearrange(mel, "b t c -> b c t"), lengths, hit_cap

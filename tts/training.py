@@ -5,21 +5,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
-import matplotlib
+import torch
+from omegaconf import DictConfig
+from torch import nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
-from torch import nn  # noqa: E402
-
-from scraps.audio import MelSpectrogram, num_frames  # noqa: E402
-from scraps.nn.config import EncoderConfig  # noqa: E402
-from scraps.training.config import PATH, DataConfig, TrainConfig  # noqa: E402
-from scraps.training.scraps_task import frontend_for_data  # noqa: E402
-from tts.decoder import DecoderConfig  # noqa: E402
-from tts.loss import focus_rate, guided_attention_weight, tts_loss  # noqa: E402
-from tts.model import TTSConfig, TTSModel  # noqa: E402
+from scraps.audio import MelSpectrogram
+from scraps.nn.config import EncoderConfig
+from scraps.training.config import PATH, DataConfig, TrainConfig
+from scraps.training.scraps_task import frontend_for_data
+from tts.alignment import hard_alignment_focus
+from tts.decoder import DecoderConfig
+from tts.loss import prior_sigma, tts_loss
+from tts.model import TTSConfig, TTSModel
 
 
 @dataclass
@@ -27,24 +24,28 @@ class TTSModelSection:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     speaker_dim: int = 64
+    aligner_dim: int = 64
+    duration_channels: int = 256
 
 
 @dataclass
 class TTSLossConfig:
-    stop_pos_weight: float = 5.0
-    guided_weight: float = 1.0
-    guided_sigma: float = 0.2
-    guided_fade_start: int = 10_000
-    guided_fade_end: int = 30_000
+    align_weight: float = 1.0          # the aligner's forward-sum loss
+    duration_weight: float = 1.0       # the duration predictor's squared error in log frames
+    prior_sigma_start: float = 0.2     # width of the aligner's diagonal prior (fraction of the utterance) ...
+    prior_sigma_end: float = 1.0       # ... widening to this between the two steps below
+    prior_fade_start: int = 500
+    prior_fade_end: int = 2000
 
 
 @dataclass
 class ValidationConfig:
-    focus_threshold: float = 0.5      # attention counts as diagonal/sharp above this focus rate
+    focus_threshold: float = 0.5      # the aligner counts as sharp above this focus rate
     free_running: int = 8             # dev utterances synthesised without teacher forcing at each validation
-    max_len_ratio: float = 12.0       # cap on free-running frames per phoneme
+    max_len_ratio: float = 15.0       # cap on free-running frames per phoneme
     # SCRAPS export that scores free-running outputs (same phoneme vocab)
     scraps_scorer: Optional[str] = field(default=None, metadata=PATH)
+    mcd: bool = True                  # MCD-DTW of the free-running outputs against their recordings
     plots: bool = True
 
 
@@ -62,20 +63,24 @@ class TTSRecipeConfig:
 
 
 class TTSTask:
-    """Teacher-forced mel + stop + guided-attention training; validation of loss, focus rate, SCRAPS score."""
+    """Teacher-forced mel + alignment + duration training; validation of the loss, the aligner's focus rate and
+    the free-running output (length, MCD-DTW, SCRAPS score and retrieval)."""
 
     def __init__(self, cfg: DictConfig) -> None:
         from scraps.data import speaker_map_from_cuts
-        from scraps.training.loop import load_cuts
+        from scraps.training.loop import load_recipe_cuts
 
         self.cfg = cfg
         self.frontend = frontend_for_data(cfg.data.dir)
         self.vocab = self.frontend.vocab
-        self.speaker_map = speaker_map_from_cuts(load_cuts(cfg, cfg.data.train_cuts))
+        train_cuts = load_recipe_cuts(cfg, cfg.data.train_cuts)
+        self.speaker_map = speaker_map_from_cuts(train_cuts)
+        # candidate sentences of the SCRAPS retrieval during validation: every training and dev sentence
+        self._pool_phonemes = [c.supervisions[0].custom["phonemes"] for c in train_cuts]
         self.mel = MelSpectrogram()
         self.model: TTSModel | None = None
         self.copied: list[str] = []
-        self.scorer = None
+        self.judge = None
         self.val_images: dict[str, object] = {}
         if cfg.init_from_scraps is None and cfg.freeze_encoder_steps > 0:
             raise ValueError("freeze_encoder_steps > 0 needs --init-from-scraps (a random encoder would stay random)")
@@ -93,6 +98,8 @@ class TTSTask:
             decoder=DecoderConfig(**m.decoder),
             n_speakers=len(self.speaker_map),
             speaker_dim=m.speaker_dim,
+            aligner_dim=m.aligner_dim,
+            duration_channels=m.duration_channels,
         ))
         if self.cfg.init_from_scraps:
             self.copied = self.model.init_encoder_from_scraps(self.cfg.init_from_scraps, self.vocab)
@@ -108,22 +115,23 @@ class TTSTask:
     def _mels(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         return self.mel.to(batch["audio"].device).batch(batch["audio"], batch["audio_lens"])
 
-    def teacher_forced_loss(self, model: nn.Module, batch: dict, guided_weight: float):
-        """The training objective on ``batch`` (the validation loss with ``guided_weight`` 0):
+    def prior_sigma(self, step: int) -> float:
+        lc = self.cfg.loss
+        return prior_sigma(step, lc.prior_sigma_start, lc.prior_sigma_end, lc.prior_fade_start, lc.prior_fade_end)
+
+    def teacher_forced_loss(self, model: nn.Module, batch: dict, step: int):
+        """The training objective on ``batch`` at ``step`` (which sets the aligner's prior):
         (loss, stats, model outputs, mel (b, 100, t), mel_lens (b,))."""
         mel, mel_lens = self._mels(batch)
-        out = model(batch["phonemes"], batch["phoneme_lens"], batch["speakers"], mel, mel_lens)
+        out = model(batch["phonemes"], batch["phoneme_lens"], batch["speakers"], mel, mel_lens,
+                    prior_sigma=self.prior_sigma(step))  # fmt: skip
         lc = self.cfg.loss
-        loss, stats = tts_loss(
-            out, out["target_norm"], mel_lens, batch["phoneme_lens"], reduction=self.model.decoder.reduction,
-            stop_pos_weight=lc.stop_pos_weight, guided_weight=guided_weight, guided_sigma=lc.guided_sigma,
-        )
+        loss, stats = tts_loss(out, mel_lens, batch["phoneme_lens"], align_weight=lc.align_weight,
+                               duration_weight=lc.duration_weight)  # fmt: skip
         return loss, stats, out, mel, mel_lens
 
     def training_step(self, model: nn.Module, batch: dict, step: int, generator: torch.Generator):
-        lc = self.cfg.loss
-        w = guided_attention_weight(step, lc.guided_weight, lc.guided_fade_start, lc.guided_fade_end)
-        loss, stats, _, _, _ = self.teacher_forced_loss(model, batch, w)
+        loss, stats, _, _, _ = self.teacher_forced_loss(model, batch, step)
         return loss, {k: float(v) for k, v in stats.items()}
 
     def after_optimizer_step(self, model: nn.Module) -> None:
@@ -131,63 +139,78 @@ class TTSTask:
 
     def validate(self, model: TTSModel, batches: Iterable[dict], step: int, out_dir: Path) -> dict[str, float]:
         totals: dict[str, float] = {}
-        n = 0
+        free_totals: dict[str, float] = {}
+        n = free_n = 0
         focus_sum = 0.0
-        first = None
+        first = free_first = None
         for b in batches:
-            loss, stats, out, mel, mel_lens = self.teacher_forced_loss(model, b, 0.0)
+            loss, stats, out, mel, mel_lens = self.teacher_forced_loss(model, b, step)
             k = len(b["ids"])
             for name, v in stats.items():
-                if name not in ("guided", "loss"):
-                    totals[name] = totals.get(name, 0.0) + float(v) * k
-            totals["loss"] = totals.get("loss", 0.0) + float(loss) * k
-            focus_sum += focus_rate(out["attn"], mel_lens, b["phoneme_lens"], model.decoder.reduction) * k
+                totals[name] = totals.get(name, 0.0) + float(v) * k
+            focus_sum += hard_alignment_focus(out["align_log_p"], mel_lens) * k
             n += k
             if first is None:
                 first = (b, out, mel, mel_lens)
+            take = min(k, self.cfg.val.free_running - free_n)
+            if take > 0:  # the first val.free_running dev utterances, synthesised free-running
+                free_metrics, free_mel, free_lens = self._free_running(model, b, mel, mel_lens, take)
+                for name, v in free_metrics.items():
+                    free_totals[name] = free_totals.get(name, 0.0) + v * take
+                free_n += take
+                free_first = free_first or (free_mel, free_lens)
         metrics = {name: v / n for name, v in totals.items()}
         metrics["focus_rate"] = focus_sum / n
         metrics["aligned"] = float(metrics["focus_rate"] >= self.cfg.val.focus_threshold)
-        if first is not None and self.cfg.val.free_running > 0:
-            metrics.update(self._free_running(model, first[0]))
+        metrics.update({name: v / free_n for name, v in free_totals.items()})
         if first is not None and self.cfg.val.plots:
-            self._plots(first[1], first[2], first[3], first[0], out_dir / "plots", step)
+            self._plots(first[1], first[2], first[3], first[0], free_first, out_dir / "plots", step)
         return metrics
 
-    def _free_running(self, model: TTSModel, batch: dict) -> dict[str, float]:
-        k = min(self.cfg.val.free_running, len(batch["ids"]))
-        ids, id_lens, spk = batch["phonemes"][:k], batch["phoneme_lens"][:k], batch["speakers"][:k]
-        caps = (id_lens.float() * self.cfg.val.max_len_ratio).long().clamp(min=8)
-        mel, lens, hit_cap = model.generate(ids, id_lens, spk, max_frames=caps)
-        true = num_frames(batch["audio_lens"][:k]).float()
-        out = {
-            "free_len_ratio": float((lens.float() / true).mean()),
-            "free_hit_cap": float(hit_cap.float().mean()),
-        }
-        if self.cfg.val.scraps_scorer:
-            if self.scorer is None:
-                from scraps.model import ScrapsModel
+    def _free_running(self, model: TTSModel, batch: dict, mel: torch.Tensor, mel_lens: torch.Tensor, k: int):
+        from tts.evaluation import ScrapsJudge, free_running_metrics
+        from tts.inference import LengthGuards
 
-                self.scorer = ScrapsModel.from_pretrained(self.cfg.val.scraps_scorer).to(ids.device)
-            out["scraps_score"] = float(self.scorer.score_mels(ids, id_lens, mel, lens).mean())
-        return out
+        if self.cfg.val.scraps_scorer and self.judge is None:
+            from scraps.model import ScrapsModel
 
-    def _plots(self, out: dict, mel: torch.Tensor, mel_lens: torch.Tensor, batch: dict, plot_dir: Path,
+            scorer = ScrapsModel.from_pretrained(self.cfg.val.scraps_scorer).to(batch["phonemes"].device)
+            pool = [self.vocab.encode(p.split(" ")) for p in self._pool_phonemes]
+            self.judge = ScrapsJudge(scorer, pool)
+        return free_running_metrics(
+            model, batch["phonemes"][:k], batch["phoneme_lens"][:k], batch["speakers"][:k], mel[:k], mel_lens[:k],
+            judge=self.judge, guards=LengthGuards(max_len_ratio=self.cfg.val.max_len_ratio), mcd=self.cfg.val.mcd,
+        )
+
+    def _plots(self, out: dict, mel: torch.Tensor, mel_lens: torch.Tensor, batch: dict, free, plot_dir: Path,
                step: int) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
         plot_dir.mkdir(parents=True, exist_ok=True)
         t = int(mel_lens[0])
         n = int(batch["phoneme_lens"][0])
-        attn = out["attn"][-1][0].mean(dim=0)[: -(-t // self.model.decoder.reduction), :n].cpu()
-        fig, axes = plt.subplots(1, 3, figsize=(15, 3.5))
-        axes[0].imshow(attn.T, origin="lower", aspect="auto", interpolation="none")
-        axes[0].set(title=f"cross-attention (last layer), step {step}", xlabel="decoder step", ylabel="phoneme")
+        soft = out["align_log_p"][0, :t, :n].float().exp().cpu()
+        bounds = out["durations"][0, :n].cumsum(0).cpu()
+        panels = 4 if free is not None else 3
+        fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.5))
+        axes[0].imshow(soft.T, origin="lower", aspect="auto", interpolation="none")
+        axes[0].step(bounds, torch.arange(n), where="post", color="w", linewidth=0.8)
+        axes[0].set(title=f"aligner p(phoneme | frame) + path, step {step}", xlabel="frame", ylabel="phoneme")
         axes[1].imshow(mel[0, :, :t].cpu(), origin="lower", aspect="auto", interpolation="none")
         axes[1].set(title="target mel", xlabel="frame")
         axes[2].imshow(out["mel"][0, :, :t].float().cpu(), origin="lower", aspect="auto", interpolation="none")
         axes[2].set(title="predicted mel (teacher forced)", xlabel="frame")
+        if free is not None:
+            free_mel, free_lens = free
+            axes[3].imshow(free_mel[0, :, : int(free_lens[0])].float().cpu(), origin="lower", aspect="auto",
+                           interpolation="none")  # fmt: skip
+            axes[3].set(title="free-running mel", xlabel="frame")
         fig.tight_layout()
         fig.canvas.draw()
-        self.val_images = {"val/attention_and_mels": _figure_to_array(fig)}
+        self.val_images = {"val/alignment_and_mels": _figure_to_array(fig)}
         fig.savefig(plot_dir / f"step-{step:08d}.png", dpi=80)
         plt.close(fig)
 

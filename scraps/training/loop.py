@@ -65,6 +65,7 @@ class TrainState:
     batches_in_epoch: int = 0       # batches of this epoch already consumed (data position for resume)
     nan_skipped: int = 0
     nan_in_a_row: int = 0
+    train_seconds: float = 0.0      # wall time spent in training steps and data loading (not validation, checkpoints)
     last: dict[str, float] = field(default_factory=dict)  # the latest step's loss and statistics
 
 
@@ -264,6 +265,7 @@ def train(task: Task, cfg: DictConfig, *, resume: bool = True) -> Path:
 
     bar = progress(total=tc.max_steps, initial=state.step, disable=not is_main, desc="train", unit="step")
     window = {"t0": time.perf_counter(), "utts": 0, "audio_s": 0.0}
+    pending = 0.0  # seconds of micro-batches since the last optimiser step
     try:
         with _GracefulStop(accelerator) as stop:
             while state.step < tc.max_steps and not stop.requested:
@@ -273,12 +275,17 @@ def train(task: Task, cfg: DictConfig, *, resume: bool = True) -> Path:
                 ))
                 consumed = 0
                 while state.step < tc.max_steps and not stop.requested:
+                    tick = time.perf_counter()
                     batch = _next_on_all_ranks(batches, accelerator)
                     if batch is None:  # some process ran out of data: the epoch ends for all
                         break
                     consumed += 1
                     state.batches_in_epoch += 1
-                    if _train_step(task, model, batch, state, accelerator, optimizer, scheduler, unwrapped, tc):
+                    stepped = _train_step(task, model, batch, state, accelerator, optimizer, scheduler, unwrapped, tc)
+                    pending += time.perf_counter() - tick
+                    if stepped:
+                        state.train_seconds += pending
+                        pending = 0.0
                         _after_step(task, unwrapped, batch, state, accelerator, scheduler, tc, window, bar)
                         if state.step % tc.val_every == 0 or state.step == tc.max_steps:
                             _validate(task, unwrapped, dev_batches, state, accelerator, exp_dir)
@@ -399,7 +406,7 @@ def _validate(task: Task, model: nn.Module, dev_batches, state: TrainState, acce
         shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
         tqdm.write(f"step {state.step}: {shown}")
         with open(exp_dir / "validation.jsonl", "a") as f:
-            f.write(json.dumps({"step": state.step, **metrics}) + "\n")
+            f.write(json.dumps({"step": state.step, "train_seconds": round(state.train_seconds, 2), **metrics}) + "\n")
     accelerator.wait_for_everyone()
 
 
