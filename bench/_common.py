@@ -293,13 +293,17 @@ def write_stub_data_dir(path: Path, speakers: int = 1) -> None:
     """What the recipe tasks read from a data directory, with no audio: the frontend report and a train manifest.
 
     ``prepare_report.json`` names the default text frontend (hence the fixed ``PhonemeVocab.default()``);
-    ``cuts_train.jsonl.gz`` holds one recording-less cut per speaker, for the TTS task's speaker map.
+    ``cuts_train.jsonl.gz`` holds one recording-less cut per speaker, for the TTS task's speaker map, with a
+    phoneme string as data preparation stores it (the TTS task keeps the training sentences' phonemes).
     """
     path.mkdir(parents=True, exist_ok=True)
-    (path / "prepare_report.json").write_text(json.dumps({"frontend": TextFrontend().config()}))
+    frontend = TextFrontend()
+    (path / "prepare_report.json").write_text(json.dumps({"frontend": frontend.config()}))
+    phonemes = " ".join(frontend.vocab.symbols[i] for i in frontend.vocab.phoneme_ids()[:3])
     cuts = [
         MonoCut(id=f"stub-{i}", start=0.0, duration=1.0, channel=0, supervisions=[
-            SupervisionSegment(id=f"stub-{i}", recording_id=f"stub-{i}", start=0.0, duration=1.0, speaker=f"spk{i}")
+            SupervisionSegment(id=f"stub-{i}", recording_id=f"stub-{i}", start=0.0, duration=1.0, speaker=f"spk{i}",
+                               custom={"phonemes": phonemes})
         ])
         for i in range(speakers)
     ]

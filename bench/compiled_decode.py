@@ -2,7 +2,7 @@
 
 Not used by synthesis (``tts-synthesize`` runs eager): this measures whether a compiled decode step is worth
 building, the step that ``bench/README.md`` names as missing for the acoustic RTF goal. It times fixed-length decodes
-(stop disabled, as ``inference_rtf.py``) of the LJSpeech config's model size, or of ``key=value`` overrides, first
+(given durations, as ``inference_rtf.py``) of the LJSpeech config's model size, or of ``key=value`` overrides, first
 eager, then with every decoder layer's ``forward`` wrapped in ``torch.compile(dynamic=True)`` (the KV cache's
 length changes every step), and prints both RTFs, their ratio and the compile time. Compiling needs a C++ compiler.
 

@@ -3,12 +3,12 @@
 For about 2, 5, 10 and 20 s of audio, with the LJSpeech model size (``egs/ljspeech/conf/tts.yaml`` when it exists,
 else encoder and decoder 384-dim, 6 layers, 6 heads, reduction 2; override with ``key=value``):
 
-* acoustic model: fixed-length decodes (stop disabled: ``min_frames = max_frames``, ``stop_threshold`` above 1)
-  with and without the KV cache, and their ratio; at 10 s also batches (``--batches``; default 8 on a CPU, and on a
-  GPU 1, 8 and 64, the issue's batch 1 and 64), as audio seconds per second;
+* acoustic model: fixed-length decodes (given durations, spread evenly over the phoneme ids, that sum to the
+  target frames) with and without the KV cache, and their ratio; at 10 s also batches (``--batches``; default 8 on
+  a CPU, and on a GPU 1, 8 and 64, the issue's batch 1 and 64), as audio seconds per second;
 * Vocos (the charactr/vocos-mel-24khz architecture, random weights: speed needs no training) and Griffin-Lim;
 * end to end: :class:`tts.inference.Synthesizer` from text (frontend, sentence chunks, generation, Vocos), with the
-  stop head disabled and the length cap set to the target duration.
+  duration predictor set to far longer durations than the length cap, and the cap set to the target duration.
 
 Goals at 10 s: KV cache >= 5x faster than no cache; acoustic RTF <= 0.05; Vocos RTF <= 0.05; end to end <= 0.1.
 
@@ -16,7 +16,7 @@ Goals at 10 s: KV cache >= 5x faster than no cache; acoustic RTF <= 0.05; Vocos 
 (:func:`tts.inference.quantize_int8`: the acoustic model's linear layers, the Vocos backbone): at every duration
 the acoustic model, Vocos and end to end are timed float32 and int8 in alternation (one call of each per round,
 so that a change in the CPU's load meets both alike), with their ratio; at 10 s also the relative error of the
-int8 mel against float32, teacher-forced on the float32 decode with the prenet's dropout off.
+int8 mel against float32, teacher-forced on the float32 decode (same durations) with the prenet's dropout off.
 
 Timings are medians of ``--repeats`` runs after a warm-up. Each figure also records this process's CPU time per
 call (``cpu_rtf``: close to the wall time on an idle core when one thread is used) and the CPU load meanwhile
@@ -30,6 +30,7 @@ Run: ``.venv/bin/python bench/inference_rtf.py [--config FILE] [key=value ...] [
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 from collections.abc import Callable
@@ -56,6 +57,7 @@ from scraps.nn.config import EncoderConfig
 from scraps.text import PhonemeVocab, TextFrontend
 from scraps.training.config import load_config
 from tts.decoder import DecoderConfig
+from tts.alignment import even_durations
 from tts.inference import (
     FRAMES_PER_SECOND,
     QUANTIZE_MODES,
@@ -129,21 +131,27 @@ def measure_pair(
 
 def teacher_forced_error(model: TTSModel, int8: TTSModel, inputs: tuple[torch.Tensor, ...], mel: torch.Tensor) -> float:
     """||int8 - float32|| / ||float32|| of the post-net mel (normalised domain), both teacher-forced on ``mel``
-    (b, 100, t) with the prenet's dropout off: every step reads the same input, so errors do not compound."""
-    lengths = torch.full((mel.shape[0],), mel.shape[2], device=mel.device)
+    (b, 100, t) with the durations of :func:`decode` and the prenet's dropout off: every step reads the same input
+    and speaks the same phoneme, so errors do not compound (each model encodes the phonemes itself)."""
+    t = mel.shape[2]
+    lengths = torch.full((mel.shape[0],), t, device=mel.device)
+    durations = fixed_durations(inputs, t)
+    frames = model.normalize(mel).transpose(1, 2)
     outs = []
     for m in (model, int8):
         always = m.decoder.prenet.always_dropout
         m.decoder.prenet.always_dropout = False
         try:
-            outs.append(m(*inputs, mel, lengths, need_weights=False)["mel_post_norm"])
+            cond = m.conditioning(m.encode(*inputs), durations, t)
+            outs.append(m.decoder(frames, cond, lengths)["mel_post"])
         finally:
             m.decoder.prenet.always_dropout = always
     return float((outs[1] - outs[0]).norm() / outs[0].norm())
 
 
 def build_model(config: str | None, overrides: list[str]) -> tuple[TTSModel, str]:
-    """The TTS model of the recipe config (LJSpeech size when there is none), stop head disabled."""
+    """The TTS model of the recipe config (LJSpeech size when there is none), its duration predictor set to 1000
+    frames for every phoneme (so that a decode from predicted durations runs to its length cap)."""
     path = Path(config) if config else DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
     if path is not None:
         cfg, source = load_config(TTSRecipeConfig, path, overrides), os.path.relpath(path, ROOT)
@@ -152,11 +160,12 @@ def build_model(config: str | None, overrides: list[str]) -> tuple[TTSModel, str
     vocab = PhonemeVocab.default("espeak")
     model = TTSModel(TTSConfig(
         vocab_size=len(vocab), encoder=EncoderConfig(**cfg.model.encoder), decoder=DecoderConfig(**cfg.model.decoder),
-        speaker_dim=cfg.model.speaker_dim,
+        speaker_dim=cfg.model.speaker_dim, aligner_dim=cfg.model.aligner_dim,
+        duration_channels=cfg.model.duration_channels,
     ))  # fmt: skip
     with torch.no_grad():
-        model.decoder.stop_head.weight.zero_()
-        model.decoder.stop_head.bias.fill_(-1e4)  # never stops: every decode runs to its cap
+        model.duration_predictor.head.weight.zero_()
+        model.duration_predictor.head.bias.fill_(math.log(1000.0))
     model.vocab, model.speakers = vocab, ["speaker"]
     return model.eval(), source
 
@@ -170,11 +179,17 @@ def phoneme_batch(model: TTSModel, frames: int, batch: int = 1) -> tuple[torch.T
     return ids.to(device), torch.full((batch,), n, device=device), torch.zeros(batch, dtype=torch.long, device=device)
 
 
+def fixed_durations(inputs: tuple[torch.Tensor, ...], frames: int) -> torch.Tensor:
+    """Durations (b, n) that spread ``frames`` as evenly as possible over the n ids of every item of ``inputs``."""
+    ids = inputs[0]
+    return even_durations(frames, ids.shape[1]).to(ids.device).expand(ids.shape[0], -1)
+
+
 def decode(model: TTSModel, inputs: tuple[torch.Tensor, ...], frames: int, use_cache: bool) -> torch.Tensor:
-    """A fixed-length decode of ``frames`` frames -> mel (b, 100, frames)."""
-    mel, lengths, _ = model.generate(*inputs, max_frames=frames, min_frames=frames, stop_threshold=1.1,
+    """A fixed-length decode of ``frames`` frames (given durations) -> mel (b, 100, frames)."""
+    mel, lengths, _ = model.generate(*inputs, max_frames=frames, durations=fixed_durations(inputs, frames),
                                      use_cache=use_cache)  # fmt: skip
-    assert int(lengths.min()) == frames
+    assert int(lengths.min()) == int(lengths.max()) == frames
     return mel
 
 

@@ -2,8 +2,9 @@
 
 The model and the step are the recipe's own: the config is loaded with ``load_config`` into ``TTSRecipeConfig``,
 ``TTSTask`` builds the model, and each step is the task's ``training_step`` (mel from the waveform, teacher-forced
-forward with cross-attention weights, ``tts_loss`` with guided attention at its starting weight) + backward +
-gradient clipping + AdamW, as the training loop runs it. The batch is synthetic (noise waveforms of
+forward with the aligner, monotonic alignment search and the duration predictor, ``tts_loss`` with its alignment
+and duration terms, the aligner's prior as at step 0) + backward + gradient clipping + AdamW, as the training loop
+runs it. The batch is synthetic (noise waveforms of
 ~``--seconds``, ~13 random phoneme ids per second, one speaker) and already on the device, so data loading is
 not measured. Goal: >= 200,000 training mel frames/s on one H100 with the LJSpeech config and --bf16.
 

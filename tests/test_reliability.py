@@ -51,7 +51,7 @@ TINY = {
         "model.encoder.dim=16", "model.encoder.layers=1", "model.encoder.heads=2",
         "model.decoder.dim=16", "model.decoder.layers=1", "model.decoder.heads=2", "model.decoder.prenet_dim=16",
         "model.decoder.postnet_channels=16", "model.decoder.postnet_layers=2", "model.speaker_dim=4",
-        "val.free_running=1", "val.plots=false",
+        "model.aligner_dim=8", "model.duration_channels=8", "val.free_running=1", "val.plots=false",
         "train.batch_size=4", "train.warmup_steps=2", "train.lr=3e-3", "train.log_every=2",
     ],
 }

@@ -30,6 +30,7 @@ TINY_TTS = [
     "model.encoder.dim=32", "model.encoder.layers=1", "model.encoder.heads=2",
     "model.decoder.dim=32", "model.decoder.layers=1", "model.decoder.heads=2", "model.decoder.prenet_dim=32",
     "model.decoder.postnet_channels=32", "model.decoder.postnet_layers=2", "model.speaker_dim=8",
+    "model.aligner_dim=8", "model.duration_channels=16",
     "val.free_running=2", "val.plots=false",
     "train.batch_size=4", "train.warmup_steps=2", "train.lr=3e-3", "train.log_every=2",
 ]
@@ -192,6 +193,13 @@ def test_tts_init_from_scraps_and_freeze(scraps_run, tiny_corpus, tmp_path):
     assert enc and all(torch.equal(tts[k], scraps_state[k]) for k in enc)  # frozen: still the SCRAPS weights
     rows = [json.loads(x) for x in (tmp_path / "frozen" / "validation.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4] and all(-1 <= r["scraps_score"] <= 1 for r in rows)
+    for r in rows:  # teacher-forced loss terms, the aligner's sharpness, the free-running figures, the time
+        assert {"loss", "l1_post", "align", "duration", "focus_rate", "aligned", "free_len_ratio", "free_len_within",
+                "free_hit_cap", "free_mcd_dtw", "scraps_score", "scraps_recall_at_1", "train_seconds"} <= r.keys()
+        assert 0 < r["focus_rate"] <= 1 and r["aligned"] in (0.0, 1.0) and r["free_len_ratio"] > 0
+        assert 0 <= r["free_len_within"] <= 1 and 0 <= r["free_hit_cap"] <= 1 and r["free_mcd_dtw"] > 0
+        assert r["scraps_recall_at_1"] in (0.0, 0.5, 1.0)  # val.free_running=2 utterances
+    assert 0 < rows[0]["train_seconds"] < rows[1]["train_seconds"]
 
     _run(TTSRecipeConfig, TTSTask, [f"exp_dir={tmp_path / 'scratch'}", *common])
     from tts.compare import ComparisonError, compare, write_comparison

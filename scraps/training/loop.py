@@ -123,10 +123,6 @@ def load_recipe_cuts(cfg: DictConfig, name: str) -> CutSet:
     return cuts
 
 
-# another name for load_recipe_cuts, kept because tts/training.py and egs/demo/local/text_dependence.py import it
-load_cuts = load_recipe_cuts
-
-
 def lr_lambda(warmup: int, total: int, min_ratio: float):
     def f(step: int) -> float:
         if step < warmup:

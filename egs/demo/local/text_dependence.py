@@ -1,8 +1,8 @@
 """How much of a TTS run's teacher-forced validation loss depends on the text at all.
 
 For each run directory, the exported model is scored with the run's own validation loss (``TTSTask``, built from its
-resolved ``config.yaml``: same speakers, same ``max_dev``) on all its validation cuts in one batch, twice, with the
-same mels, speakers and dropout draws:
+resolved ``config.yaml``: same speakers, same ``max_dev``, the aligner's prior as at its last step) on all its
+validation cuts in one batch, twice, with the same mels, speakers and dropout draws:
 
 - ``right``: each utterance with its own phonemes (the logged validation loss averages over batches instead, so it
   differs slightly);
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from scraps.training.loop import load_cuts
+from scraps.training.loop import load_recipe_cuts
 from tts.model import TTSModel
 from tts.training import TTSTask
 
@@ -35,14 +35,14 @@ def text_dependence(run_dir: Path) -> dict[str, float]:
     """Validation loss of ``run_dir``'s export with the right and with another utterance's phonemes."""
     task = TTSTask(OmegaConf.load(run_dir / "config.yaml"))  # the run's own data, speaker map and loss
     model = task.model = TTSModel.from_pretrained(run_dir / "export")
-    batch = task.dataset()[load_cuts(task.cfg, task.cfg.data.dev_cuts)]
+    batch = task.dataset()[load_recipe_cuts(task.cfg, task.cfg.data.dev_cuts)]
     if len(batch["ids"]) < 2:
         raise SystemExit(f"text_dependence: {run_dir} has fewer than 2 validation utterances; nothing to swap")
     other = torch.roll(torch.arange(len(batch["ids"])), 1)
 
     def loss(b: dict) -> float:
         torch.manual_seed(0)  # the prenet's dropout stays on at inference: same draws for both texts
-        return float(task.teacher_forced_loss(model, b, guided_weight=0.0)[0])
+        return float(task.teacher_forced_loss(model, b, task.cfg.train.max_steps)[0])
 
     right = loss(batch)
     wrong = loss({**batch, "phonemes": batch["phonemes"][other], "phoneme_lens": batch["phoneme_lens"][other]})
