@@ -60,12 +60,16 @@ class Aligner(nn.Module):
         """mel (b, t, n_mels) normalised frames, text (b, n, d), mel_lens (b,), text_lens (b,) -> log p (b, t, n).
 
         Padded phonemes get -inf; rows of padded frames are valid distributions but meaningless (mask them).
+        Padded frames and phonemes are zeroed before the convolutions (as their own zero padding would be), so an
+        item's alignment does not depend on the other items of its batch.
         """
-        q = F.normalize(self.mel_net(rearrange(mel, "b t c -> b c t")).float(), dim=1)
-        k = F.normalize(self.text_net(rearrange(text, "b n d -> b d n")).float(), dim=1)
+        frame_pad = lengths_to_padding_mask(mel_lens, mel.shape[1])[..., None]
+        padding = lengths_to_padding_mask(text_lens, text.shape[1])
+        q = F.normalize(self.mel_net(rearrange(mel.masked_fill(frame_pad, 0.0), "b t c -> b c t")).float(), dim=1)
+        k = F.normalize(self.text_net(rearrange(text.masked_fill(padding[..., None], 0.0), "b n d -> b d n")).float(),
+                        dim=1)  # fmt: skip
         logits = self.log_scale.exp() * torch.einsum("bct,bcn->btn", q, k)
-        padding = lengths_to_padding_mask(text_lens, text.shape[1])[:, None, :]
-        return logits.masked_fill(padding, NEG_INF).log_softmax(dim=-1)
+        return logits.masked_fill(padding[:, None, :], NEG_INF).log_softmax(dim=-1)
 
 
 def forward_sum_loss(log_p: torch.Tensor, mel_lens: torch.Tensor, text_lens: torch.Tensor,

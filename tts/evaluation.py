@@ -184,8 +184,9 @@ def load_tts_eval_set(cuts: CutSet, model: TTSModel, max_utts: int | None = None
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 batch = dataset[CutSet.from_cuts([cut])]
-            if not batch["ids"]:
-                raise AudioError(str(caught[-1].message) if caught else "its audio could not be read")
+            if not batch["ids"]:  # the dataset warned "skipping cut ... so far): <reason>"
+                said = str(caught[-1].message) if caught else "its audio could not be read"
+                raise AudioError(said.split("so far): ", 1)[-1])
         except (AudioError, DataError) as exc:
             data.skipped.append({"id": cut.id, "reason": str(exc)})
             continue

@@ -37,9 +37,11 @@ def tts_loss(
     """Total loss of one teacher-forced batch.
 
     ``out`` is :meth:`tts.model.TTSModel.forward`'s dict: ``mel_norm``, ``mel_post_norm`` and ``target_norm``
-    (b, c, T), ``align_log_p_prior`` (b, T, n), ``durations`` (b, n), ``log_duration_pred`` (b, n).
+    (b, c, T), ``align_log_p_prior`` (b, T, n), ``durations`` (b, n), ``log_duration_pred`` (b, n), and with
+    scheduled sampling ``mel_norm_fed`` / ``mel_post_norm_fed`` (b, c, T), whose mel terms are added alike.
     mel_lens (b,), id_lens (b,). Returns the scalar loss and detached 0-dim stats (``loss``, ``l1``, ``l2``,
-    ``l1_post``, ``l2_post``, ``align``, ``duration``).
+    ``l1_post``, ``l2_post``, [``l1_fed``, ``l2_fed``, ``l1_post_fed``, ``l2_post_fed``,] ``align``,
+    ``duration``).
     """
     target = out["target_norm"]
     t = target.shape[-1]
@@ -50,16 +52,18 @@ def tts_loss(
         return (diff * frame_mask).sum() / denom
 
     stats = {}
-    for name, key in (("", "mel_norm"), ("_post", "mel_post_norm")):
-        diff = out[key] - target
-        stats[f"l1{name}"] = masked(diff.abs())
-        stats[f"l2{name}"] = masked(diff.square())
+    for name, key in (("", "mel_norm"), ("_post", "mel_post_norm"), ("_fed", "mel_norm_fed"),
+                      ("_post_fed", "mel_post_norm_fed")):
+        if key in out:
+            diff = out[key] - target
+            stats[f"l1{name}"] = masked(diff.abs())
+            stats[f"l2{name}"] = masked(diff.square())
     stats["align"] = forward_sum_loss(out["align_log_p_prior"], mel_lens, id_lens)
     tokens = ~lengths_to_padding_mask(id_lens, out["durations"].shape[1])
     target_log = torch.log(out["durations"].clamp(min=1).float())
     err = (out["log_duration_pred"].float() - target_log).square()
     stats["duration"] = (err * tokens).sum() / tokens.sum().clamp(min=1)
-    loss = stats["l1"] + stats["l2"] + stats["l1_post"] + stats["l2_post"]
+    loss = sum(v for k, v in stats.items() if k.startswith(("l1", "l2")))
     loss = loss + align_weight * stats["align"] + duration_weight * stats["duration"]
     stats["loss"] = loss
     return loss, {k: v.detach() for k, v in stats.items()}

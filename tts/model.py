@@ -164,6 +164,7 @@ class TTSModel(nn.Module):
         mel: torch.Tensor,
         mel_lens: torch.Tensor,
         prior_sigma: float | None = None,
+        self_feed: float = 0.0,
     ) -> dict[str, torch.Tensor]:
         """Teacher-forced pass: ids (b, n), id_lens (b,), speakers (b,), mel (b, 100, t) log-mel, mel_lens (b,).
 
@@ -175,6 +176,12 @@ class TTSModel(nn.Module):
         post-postnet prediction as a Vocos log-mel; ``align_log_p`` (b, t, n) the aligner's log p(phoneme | frame)
         and ``align_log_p_prior`` (b, t, n) the same with the prior added; ``durations`` (b, n) long, the frames
         given to each phoneme; ``log_duration_pred`` (b, n) the duration predictor's output.
+
+        ``self_feed`` > 0 adds a second decoder pass (scheduled sampling, as in two-pass training of parallel
+        decoders): each input frame is, with probability ``self_feed`` (drawn from torch's global generator), the
+        first pass's own prediction instead of the target, so that the decoder learns to continue from frames
+        like those it makes when it runs free. Its predictions are returned as ``mel_norm_fed`` /
+        ``mel_post_norm_fed`` (b, 100, t).
         """
         if mel.ndim != 3 or mel.shape[1] != self.config.n_mels:
             raise ValueError(f"mel must have shape (b, {self.config.n_mels}, t), got {tuple(mel.shape)}")
@@ -190,7 +197,17 @@ class TTSModel(nn.Module):
         cond = self.conditioning(memory, durations, mel.shape[2])
         out = self.decoder(frames, cond, mel_lens)
         mel_post_norm = rearrange(out["mel_post"], "b t c -> b c t")
+        fed = {}
+        if self_feed > 0:
+            own = out["mel"].detach()
+            pick = torch.rand(own.shape[:2], device=own.device)[..., None] < self_feed
+            second = self.decoder(torch.where(pick, own, frames), cond, mel_lens)
+            fed = {
+                "mel_norm_fed": rearrange(second["mel"], "b t c -> b c t"),
+                "mel_post_norm_fed": rearrange(second["mel_post"], "b t c -> b c t"),
+            }
         return {
+            **fed,
             "mel_norm": rearrange(out["mel"], "b t c -> b c t"),
             "mel_post_norm": mel_post_norm,
             "target_norm": target_norm,
@@ -236,6 +253,9 @@ class TTSModel(nn.Module):
             raise ValueError(f"pace must be positive, got {pace}")
         if durations is not None and durations.shape != ids.shape:
             raise ValueError(f"durations must have the shape of ids {tuple(ids.shape)}, got {tuple(durations.shape)}")
+        if durations is not None and (durations.is_floating_point() or bool((durations < 0).any())):
+            raise ValueError(f"durations must be whole numbers of frames >= 0 (an integer tensor), got "
+                             f"{durations.dtype} with minimum {durations.min().item()}")
         with torch.inference_mode():  # less bookkeeping per operator than no_grad: it counts at batch 1
             mel, lengths, hit_cap = self._decode(ids, id_lens, speakers, caps, pace, durations, use_cache)
         return mel.clone(), lengths.clone(), hit_cap.clone()  # ordinary tensors again, usable with autograd

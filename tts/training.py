@@ -36,6 +36,7 @@ class TTSLossConfig:
     prior_sigma_end: float = 1.0       # ... widening to this between the two steps below
     prior_fade_start: int = 500
     prior_fade_end: int = 2000
+    self_feed: float = 0.0             # scheduled sampling: share of decoder inputs taken from its own predictions
 
 
 @dataclass
@@ -124,7 +125,7 @@ class TTSTask:
         (loss, stats, model outputs, mel (b, 100, t), mel_lens (b,))."""
         mel, mel_lens = self._mels(batch)
         out = model(batch["phonemes"], batch["phoneme_lens"], batch["speakers"], mel, mel_lens,
-                    prior_sigma=self.prior_sigma(step))  # fmt: skip
+                    prior_sigma=self.prior_sigma(step), self_feed=self.cfg.loss.self_feed if model.training else 0.0)
         lc = self.cfg.loss
         loss, stats = tts_loss(out, mel_lens, batch["phoneme_lens"], align_weight=lc.align_weight,
                                duration_weight=lc.duration_weight)  # fmt: skip
