@@ -247,7 +247,10 @@ def build_evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--asr", choices=("pocketsphinx",), help="adds WER (meaningful for real voices only)")
     p.add_argument("--vocoder", default="auto",
                    help="auto | griffinlim | none (measure mels, no audio) | Vocos hub id | Vocos directory")
-    p.add_argument("--speakers", help="comma-separated speaker names to keep (default: every speaker the model has)")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--speakers", help="comma-separated speaker names: evaluate only their cuts")
+    who.add_argument("--only-model-speakers", action="store_true",
+                     help="evaluate only the cuts of speakers the model has (others are left out, not counted as skipped)")
     p.add_argument("--max-utts", type=_positive_int, help="evaluate at most this many usable utterances")
     p.add_argument("--batch-size", type=_positive_int, default=16, help="utterances synthesised together")
     p.add_argument("--seed", type=int, default=0, help="seed of the prenet's inference dropout and the retrieval")
@@ -281,6 +284,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         unknown = sorted(keep - set(model.speakers or []))
         if unknown:
             raise SynthesisError(f"--speakers {unknown} are not speakers of {args.model}; see --list-speakers")
+        cuts = cuts.filter(lambda c: c.supervisions[0].speaker in keep)
+    elif args.only_model_speakers:
+        keep = set(model.speakers or [])
         cuts = cuts.filter(lambda c: c.supervisions[0].speaker in keep)
     scraps = ScrapsModel.from_pretrained(args.scraps).to(device) if args.scraps else None
     if scraps is not None and scraps.vocab != model.vocab:

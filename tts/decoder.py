@@ -78,21 +78,26 @@ class Postnet(nn.Module):
 
     Zeroing makes a padded item's output equal to the same item decoded alone (a convolution's own zero padding),
     so batched and single synthesis agree. Per-frame LayerNorm (not BatchNorm) keeps padding out of the statistics.
+    With ``layers`` 0 there is no postnet: the mel passes unchanged.
     """
 
     def __init__(self, n_mels: int, channels: int, layers: int, kernel: int, dropout: float) -> None:
         super().__init__()
         if kernel % 2 == 0:
             raise ValueError(f"postnet_kernel must be odd to keep the frame count, got {kernel}")
+        if layers < 0:
+            raise ValueError(f"postnet_layers must be >= 0, got {layers}")
         dims = [n_mels] + [channels] * (layers - 1) + [n_mels]
         self.convs = nn.ModuleList(
             nn.Conv1d(dims[i], dims[i + 1], kernel, padding=kernel // 2) for i in range(layers)
         )
-        self.norms = nn.ModuleList(nn.LayerNorm(channels) for _ in range(layers - 1))
+        self.norms = nn.ModuleList(nn.LayerNorm(channels) for _ in range(max(0, layers - 1)))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, mel: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
         """mel (b, t, n_mels), padding_mask (b, t) True at padding -> refined mel (b, t, n_mels)."""
+        if not self.convs:
+            return mel
         keep = None if padding_mask is None else rearrange(~padding_mask, "b t -> b 1 t").to(mel.dtype)
         x = rearrange(mel, "b t c -> b c t")
         for i, conv in enumerate(self.convs):

@@ -48,8 +48,10 @@ def markdown(report: dict[str, Any], title: str = "TTS evaluation") -> str:
     lines += ["", "Definitions:", ""]
     lines += [f"- **{k}**: {v}" for k, v in report["definitions"].items()]
     if report["skipped"]:
-        lines += ["", f"Skipped ({report['n_skipped']}):", ""]
-        lines += [f"- `{s['id']}`: {s['reason']}" for s in report["skipped"][:50]]
+        lines += ["", f"Skipped ({report['n_skipped']}; every cut and its reason are in report.json):", ""]
+        lines += [f"- `{s['id']}`: {s['reason']}" for s in report["skipped"][:10]]
+        if report["n_skipped"] > 10:
+            lines.append(f"- ... and {report['n_skipped'] - 10} more")
     return "\n".join(lines) + "\n"
 
 

@@ -13,7 +13,8 @@
 #   4  train the TTS on 3 voices twice, side by side (one process and core each):
 #      encoder from scratch                                                     -> exp/tts_scratch
 #      and encoder initialised from SCRAPS (identical otherwise)                -> exp/tts_scraps
-#   5  compare the two TTS runs (convergence.png, comparison.json, text_dependence.json) -> exp/compare
+#   5  compare the two TTS runs (thresholds reached and held, convergence.png)  -> exp/compare
+#      and evaluate both free-running on the test sentences of their voices   -> exp/tts_*/eval
 #   6  synthesise the sample sentences with both TTS models                     -> ../../samples/demo
 #   7  write RESULTS.md from what the stages wrote (and copy its plots)          -> RESULTS.md, results/
 set -euo pipefail
@@ -95,10 +96,16 @@ if run_stage 4 tts; then
 fi
 
 if run_stage 5 compare; then
-  log "stage 5: compare convergence"
+  log "stage 5: compare convergence; evaluate both TTS models free-running on the test sentences"
   python $repo/recipes/compare_convergence.py --scratch exp/tts_scratch --scraps exp/tts_scraps --out exp/compare
-  # how much of that validation loss depends on the text at all (own phonemes vs another utterance's)
-  python local/text_dependence.py exp/tts_scratch exp/tts_scraps --out exp/compare
+  for run in tts_scratch tts_scraps; do
+    tts-evaluate --model exp/$run/export --cuts data/manifests/cuts_test.jsonl.gz --out exp/$run/eval \
+      --only-model-speakers --scraps exp/scraps/export --vocoder auto --seed 0 > exp/$run/eval.log 2>&1 &
+  done
+  status=0
+  for job in $(jobs -p); do wait "$job" || status=$?; done
+  [ $status -eq 0 ] || { echo "tts-evaluate failed; see exp/tts_*/eval.log" >&2; exit $status; }
+  tail -n 1 exp/tts_scratch/eval.log exp/tts_scraps/eval.log
 fi
 
 if run_stage 6 samples; then

@@ -34,8 +34,7 @@ def main() -> None:
         "",
         f"Produced by `./run.sh` (what `make demo` runs) at commit `{commit}`; this file is written by its last stage",
         "(`python local/make_results.py`). Same seeds, same numbers on a rerun; wall times depend on the machine.",
-        "What each figure means against its goal, by how much the missed ones miss and what we believe the causes",
-        "are: the Results section of the top-level README.md.",
+        "What each figure means against its goal, and the trials that led to these settings: docs/experiments.md.",
         "",
     ]
     timings = Path(args.timings)
@@ -71,29 +70,20 @@ def main() -> None:
                   ablation.read_text().strip(), ""]
     cmp_md = Path("exp/compare/comparison.md")
     if cmp_md.is_file():
-        c = json.loads(Path("exp/compare/comparison.json").read_text())
-        frac = c.get("scraps_steps_fraction")
-        verdict = (f"The SCRAPS-initialised run reached the scratch run's final validation loss in "
-                   f"{frac:.0%} of the steps (goal <= 60 %)." if frac else
-                   "The SCRAPS-initialised run did not reach the scratch run's final validation loss.")
-        lines += ["## TTS convergence: scratch vs SCRAPS-initialised encoder (stages 4-5)", "",
-                  "Same data (3 voices x 80 utterances), seed, steps and settings; only the encoder's",
-                  "initialisation differs (`conf/tts.yaml`, `--init-from-scraps exp/scraps/export`).", "",
-                  cmp_md.read_text().strip(), "", verdict, "",
-                  "The goal is stated in the teacher-forced validation loss. The focus rate (mean peak of the",
-                  "cross-attention; a sharp diagonal gives values near 1) and the free-running length ratio (output",
-                  "length over the reference's, for dev utterances synthesised without teacher forcing) show the",
-                  "alignment, where an encoder that already maps phonemes into the acoustic space should help first.",
-                  "Per-validation figures of both runs: `exp/tts_*/validation.jsonl`; attention plots:",
-                  "`exp/tts_*/plots/`.", "",
-                  "![convergence](results/convergence.png)", ""]
-        text_md = Path("exp/compare/text_dependence.md")
-        if text_md.is_file():
-            lines += ["How much of that loss depends on the text (`python local/text_dependence.py exp/tts_scratch",
-                      "exp/tts_scraps`): each run's exported model on its validation utterances (one batch), with each",
-                      "utterance's own phonemes and with the next utterance's phonemes (another sentence); same mels,",
-                      "speakers and dropout draws. The gap is the part of the loss that any encoder can move.", "",
-                      text_md.read_text().strip(), ""]
+        lines += ["## TTS: scratch vs SCRAPS-initialised encoder (stages 4-5)", "",
+                  "Same data, seed, steps and settings (`conf/tts.yaml`); only the phonetic encoder's initialisation",
+                  "differs (`--init-from-scraps exp/scraps/export`). Every validation synthesises the first dev",
+                  "utterances free-running and scores them with the SCRAPS export (`exp/tts_*/validation.jsonl`;",
+                  "plots of the alignment, the target, the teacher-forced and the free-running mel: `exp/tts_*/plots/`).",
+                  "", cmp_md.read_text().strip(), "", "![convergence](results/convergence.png)", ""]
+    for run in ("tts_scratch", "tts_scraps"):
+        report = Path("exp") / run / "eval" / "report.md"
+        if report.is_file():
+            body = report.read_text().strip().split("\n", 1)[1].strip()  # without its title
+            lines += [f"## TTS `{run}` on the test sentences of its voices (stage 5, `tts-evaluate`)", "",
+                      f"`tts-evaluate --model exp/{run}/export --cuts data/manifests/cuts_test.jsonl.gz --out "
+                      f"exp/{run}/eval --only-model-speakers --scraps exp/scraps/export --vocoder auto --seed 0`", "",
+                      body, ""]
     Path("results").mkdir(exist_ok=True)
     for src in (Path("exp/compare/convergence.png"), scraps / "eval" / "corruption.png"):
         if src.is_file():
