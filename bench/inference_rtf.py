@@ -68,7 +68,7 @@ from tts.inference import (
     quantize_int8,
 )
 from tts.model import TTSConfig, TTSModel
-from tts.training import TTSRecipeConfig
+from tts.task import TTSRecipeConfig
 from tts.vocoder import VOCOS_MEL_24KHZ_CONFIG, GriffinLimVocoder, VocosVocoder, build_vocos
 
 DEFAULT_CONFIG = ROOT / "egs" / "ljspeech" / "conf" / "tts.yaml"

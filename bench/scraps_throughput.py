@@ -14,7 +14,7 @@ from __future__ import annotations
 from _common import Figure, report_training, run_training_benchmark, training_parser
 
 from scraps.audio import SAMPLE_RATE
-from scraps.training.scraps_task import ScrapsRecipeConfig, ScrapsTask
+from scraps.task import ScrapsRecipeConfig, ScrapsTask
 
 GOAL_UTTS_PER_S = 2000.0
 

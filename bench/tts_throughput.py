@@ -15,7 +15,7 @@ from __future__ import annotations
 from _common import Figure, report_training, run_training_benchmark, training_parser
 
 from scraps.audio import SAMPLE_RATE, num_frames
-from tts.training import TTSRecipeConfig, TTSTask
+from tts.task import TTSRecipeConfig, TTSTask
 
 GOAL_MEL_FRAMES_PER_S = 200_000.0
 TACOTRON2_V100 = ("NVIDIA's Tacotron 2 (PyTorch, mixed precision) reports 20,992 training mel frames/s "

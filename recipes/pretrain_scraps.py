@@ -8,8 +8,8 @@ the final model is exported to <exp_dir>/export (load it with ``ScrapsModel.from
 """
 import sys
 
+from scraps.task import ScrapsRecipeConfig, ScrapsTask
 from scraps.training.cli import run_recipe
-from scraps.training.scraps_task import ScrapsRecipeConfig, ScrapsTask
 
 if __name__ == "__main__":
     sys.exit(run_recipe(__doc__.splitlines()[1], ScrapsRecipeConfig, ScrapsTask))

@@ -8,7 +8,7 @@
 import sys
 
 from scraps.training.cli import run_recipe
-from tts.training import TTSRecipeConfig, TTSTask
+from tts.task import TTSRecipeConfig, TTSTask
 
 FLAGS = {
     "--init-from-scraps": ("init_from_scraps", str, "SCRAPS export whose phonetic encoder initialises the TTS"),

@@ -11,9 +11,9 @@ from typing import Optional
 import pytest
 from omegaconf import OmegaConf
 
+from scraps.task import ScrapsRecipeConfig
 from scraps.training.config import PATH, load_config, path_keys, resolve_paths
-from scraps.training.scraps_task import ScrapsRecipeConfig
-from tts.training import TTSRecipeConfig
+from tts.task import TTSRecipeConfig
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "egs" / "demo"

@@ -232,7 +232,7 @@ def test_an_evaluation_only_set_puts_every_utterance_in_test(tmp_path, good, fro
 
     from scraps.training.config import load_config
     from scraps.training.loop import load_recipe_cuts
-    from scraps.training.scraps_task import ScrapsRecipeConfig
+    from scraps.task import ScrapsRecipeConfig
 
     cfg = load_config(ScrapsRecipeConfig, None, [f"data.dir={out}"])
     with pytest.raises(ValueError, match="holds no utterances"):  # a recipe says why it cannot train on it

@@ -11,9 +11,8 @@ import soundfile as sf
 
 from scraps.data import SpeechDataset
 from scraps.data.libri import main
-from scraps.data.prepare import REPORT_NAME, DataError, load_cuts, prepare_lhotse
+from scraps.data.prepare import REPORT_NAME, DataError, frontend_for_data, load_cuts, prepare_lhotse
 from scraps.text import TextFrontend
-from scraps.training.scraps_task import frontend_for_data
 
 SENTENCES = ["he hoped there would be stew for dinner", "the birds sang in the tall trees",
              "a cold wind blew across the hill", "she opened the old wooden door"]  # fmt: skip

@@ -9,8 +9,7 @@ import pytest
 from lhotse import CutSet
 
 from scraps.data.mix import MixPart, mix_corpora, take_fraction
-from scraps.data.prepare import REPORT_NAME, DataError, load_cuts
-from scraps.training.scraps_task import frontend_for_data
+from scraps.data.prepare import REPORT_NAME, DataError, frontend_for_data, load_cuts
 
 
 def speakers(cuts: CutSet) -> set[str]:

@@ -21,8 +21,8 @@ import pytest
 from accelerate.state import AcceleratorState, GradientState
 from test_training import TINY_SCRAPS, TINY_TTS
 
+from scraps.task import ScrapsRecipeConfig
 from scraps.training.config import path_keys
-from scraps.training.scraps_task import ScrapsRecipeConfig
 
 REPO = Path(__file__).resolve().parents[1]
 FEW_STEPS = ["train.max_steps=2", "train.val_every=2", "train.ckpt_every=2"]
@@ -100,7 +100,7 @@ def test_the_readme_has_the_commands_this_test_runs():
 
 
 def test_readme_commands_run_from_the_root_and_from_another_folder(layout, tiny_corpus, monkeypatch, capsys):
-    from tts.training import TTSRecipeConfig
+    from tts.task import TTSRecipeConfig
 
     keys = set(path_keys(ScrapsRecipeConfig)) | set(path_keys(TTSRecipeConfig))
     elsewhere = layout / "elsewhere" / "deeper"

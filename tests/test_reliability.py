@@ -31,11 +31,11 @@ from safetensors.torch import load_file
 
 import scraps.export as export_mod
 from scraps.export import ModelDirError
+from scraps.task import ScrapsRecipeConfig, ScrapsTask
 from scraps.training import checkpoint as ckpt
 from scraps.training.cli import run_recipe
 from scraps.training.config import ConfigError, load_config
-from scraps.training.scraps_task import ScrapsRecipeConfig, ScrapsTask
-from tts.training import TTSRecipeConfig, TTSTask
+from tts.task import TTSRecipeConfig, TTSTask
 
 REPO = Path(__file__).resolve().parents[1]
 _FORK = multiprocessing.get_context("fork")

@@ -174,7 +174,7 @@ def test_a_yaml_tag_in_a_model_config_cannot_run_code(stage, tmp_path):
 
 def test_a_yaml_tag_in_a_recipe_config_cannot_run_code(tmp_path):
     from scraps.training.config import ConfigError, load_config
-    from scraps.training.scraps_task import ScrapsRecipeConfig
+    from scraps.task import ScrapsRecipeConfig
 
     marker = tmp_path / "MARKER"
     path = tmp_path / "recipe.yaml"

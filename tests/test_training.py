@@ -14,9 +14,9 @@ import torch
 from accelerate.state import AcceleratorState, GradientState
 from safetensors.torch import load_file
 
+from scraps.task import ScrapsRecipeConfig, ScrapsTask
 from scraps.training.config import ConfigError, load_config
 from scraps.training.loop import train
-from scraps.training.scraps_task import ScrapsRecipeConfig, ScrapsTask
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -168,7 +168,7 @@ def test_recipe_refuses_bad_config_in_one_line_and_writes_nothing(tmp_path):
 
 def test_overrides_may_come_before_and_after_a_recipe_flag(tmp_path, capsys):
     from scraps.training.cli import run_recipe
-    from tts.training import TTSRecipeConfig, TTSTask
+    from tts.task import TTSRecipeConfig, TTSTask
 
     exp = tmp_path / "never"
     argv = ["--config", str(REPO / "egs" / "demo" / "conf" / "tts.yaml"), f"exp_dir={exp}",
@@ -181,7 +181,7 @@ def test_overrides_may_come_before_and_after_a_recipe_flag(tmp_path, capsys):
 
 def test_tts_init_from_scraps_and_freeze(scraps_run, tiny_corpus, tmp_path):
     from tts.model import TTSModel
-    from tts.training import TTSRecipeConfig, TTSTask
+    from tts.task import TTSRecipeConfig, TTSTask
 
     export = scraps_run / "export"
     common = [f"data.dir={tiny_corpus}", *TINY_TTS, "train.max_steps=4", "train.val_every=2", "train.ckpt_every=4"]

@@ -75,7 +75,7 @@ def test_judge_ranks_the_own_sentence_among_the_pool():
 def exports(tiny_corpus, tmp_path_factory):
     """An untrained tiny TTS export for the tiny corpus' speakers, and a tiny untrained SCRAPS export."""
     from scraps.data import speaker_map_from_cuts
-    from scraps.training.scraps_task import frontend_for_data
+    from scraps.data.prepare import frontend_for_data
 
     root = tmp_path_factory.mktemp("exports")
     frontend = frontend_for_data(tiny_corpus)

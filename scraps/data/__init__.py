@@ -11,6 +11,7 @@ from typing import Any
 
 _EXPORTS = {
     "DataError": "scraps.data.prepare",
+    "frontend_for_data": "scraps.data.prepare",
     "load_cuts": "scraps.data.prepare",
     "prepare_csv": "scraps.data.prepare",
     "prepare_ljspeech": "scraps.data.prepare",

@@ -462,6 +462,16 @@ def read_manifest(path: str | Path) -> CutSet:
     return CutSet.from_cuts([]) if cuts is None else cuts  # lhotse reads an empty manifest as None
 
 
+def frontend_for_data(data_dir: str | Path) -> TextFrontend:
+    """The text frontend the manifests in ``data_dir`` were prepared with (from ``prepare_report.json``)."""
+    from scraps.text import TextFrontend
+
+    report = Path(data_dir) / REPORT_NAME
+    if not report.is_file():
+        raise FileNotFoundError(f"{report} not found; prepare the data first (egs/<corpus>/run.sh --stop-stage 1)")
+    return TextFrontend.from_config(json.loads(report.read_text())["frontend"])
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m scraps.data.prepare", description=__doc__.split("\n\n")[0])
     common = argparse.ArgumentParser(add_help=False)

@@ -40,22 +40,35 @@ log = logging.getLogger("scraps.train")
 
 
 class Task(Protocol):
-    """What a training stage provides to :func:`train`."""
+    """What a training stage provides to :func:`train` (:class:`scraps.task.ScrapsTask`, :class:`tts.task.TTSTask`)."""
 
-    def build_model(self) -> nn.Module: ...
+    frozen: tuple[str, int] | None
+    """(parameter-name prefix, step): the parameters under the prefix keep learning rate 0 until the step; None:
+    nothing is frozen. Read once, after :meth:`build_model`."""
+
+    val_images: dict[str, Any]
+    """Images (H, W, 3) uint8 by TensorBoard tag, from the latest :meth:`validate`; logged after each validation."""
+
+    def build_model(self) -> nn.Module:
+        """The model to train, freshly initialised (the loop loads a checkpoint into it to resume)."""
 
     def dataset(self) -> Any:
         """A map dataset whose ``__getitem__(CutSet)`` returns a batch dict of tensors and lists."""
 
     def training_step(
         self, model: nn.Module, batch: dict, step: int, generator: torch.Generator
-    ) -> tuple[torch.Tensor, dict[str, float]]: ...
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """(loss, statistics to log) of ``batch`` at ``step``; random draws come from ``generator`` (or torch's
+        global generator, seeded by the loop for the step)."""
 
-    def after_optimizer_step(self, model: nn.Module) -> None: ...
+    def after_optimizer_step(self, model: nn.Module) -> None:
+        """Called with the unwrapped model after every optimiser step (e.g. to clamp a parameter)."""
 
-    def validate(self, model: nn.Module, batches: Iterable[dict], step: int, out_dir: Path) -> dict[str, float]: ...
+    def validate(self, model: nn.Module, batches: Iterable[dict], step: int, out_dir: Path) -> dict[str, float]:
+        """Metrics over the dev ``batches`` (model in eval mode, no gradient); may write files under ``out_dir``."""
 
-    def export(self, model: nn.Module, out_dir: Path, config: dict) -> None: ...
+    def export(self, model: nn.Module, out_dir: Path, config: dict) -> None:
+        """Write the trained model to ``out_dir`` as a self-describing model directory with the resolved ``config``."""
 
 
 @dataclass
@@ -222,7 +235,7 @@ def train(task: Task, cfg: DictConfig, *, resume: bool = True) -> Path:
     set_seed(tc.seed)
 
     model = task.build_model()
-    frozen = getattr(task, "frozen", None)  # (parameter-name prefix, step until which it is frozen)
+    frozen = task.frozen
     optimizer = torch.optim.AdamW(
         param_groups(model, tc.weight_decay, frozen[0] if frozen else None), lr=tc.lr, betas=tuple(tc.betas)
     )
@@ -394,10 +407,9 @@ def _validate(task: Task, model: nn.Module, dev_batches, state: TrainState, acce
             metrics = task.validate(model, dev_batches(), state.step, exp_dir)
         model.train(was_training)
         accelerator.log({f"val/{k}": v for k, v in metrics.items()}, step=state.step)
-        images = getattr(task, "val_images", None)
-        if images:
+        if task.val_images:
             writer = accelerator.get_tracker("tensorboard", unwrap=True)
-            for tag, img in images.items():
+            for tag, img in task.val_images.items():
                 writer.add_image(tag, img, state.step, dataformats="HWC")
         shown = ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
         tqdm.write(f"step {state.step}: {shown}")

@@ -1,21 +1,21 @@
-"""Stage 1: SCRAPS contrastive pretraining as a :class:`~scraps.training.loop.Task`."""
+"""Stage 1, SCRAPS contrastive pretraining: its recipe config and its :class:`~scraps.training.loop.Task`."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional
 
 import torch
 from omegaconf import DictConfig
 from torch import nn
 
 from scraps.audio.augment import WaveAugment
+from scraps.data.prepare import frontend_for_data
 from scraps.evaluation.metrics import retrieval_metrics
 from scraps.loss import contrastive_loss
 from scraps.model import ScrapsConfig, ScrapsModel
 from scraps.nn.config import EncoderConfig
-from scraps.text import PhonemeVocab, TextFrontend
+from scraps.text import PhonemeVocab
 from scraps.training.config import PATH, DataConfig, TrainConfig
 
 
@@ -50,14 +50,6 @@ class ScrapsRecipeConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def frontend_for_data(data_dir: str | Path) -> TextFrontend:
-    """The text frontend the manifests in ``data_dir`` were prepared with (from ``prepare_report.json``)."""
-    report = Path(data_dir) / "prepare_report.json"
-    if not report.is_file():
-        raise FileNotFoundError(f"{report} not found; prepare the data first (egs/<corpus>/run.sh --stop-stage 1)")
-    return TextFrontend.from_config(json.loads(report.read_text())["frontend"])
-
-
 class ScrapsTask:
     """Builds the model, computes the symmetric contrastive loss, validates retrieval, exports."""
 
@@ -72,6 +64,8 @@ class ScrapsTask:
             if a.enabled else None
         )
         self.model: ScrapsModel | None = None
+        self.frozen: tuple[str, int] | None = None  # nothing is held frozen
+        self.val_images: dict[str, Any] = {}  # no images at validation
 
     def build_model(self) -> ScrapsModel:
         m = self.cfg.model

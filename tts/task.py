@@ -1,4 +1,4 @@
-"""Stage 2: training the TTS model as a :class:`~scraps.training.loop.Task` (same loop as SCRAPS)."""
+"""Stage 2, TTS training: its recipe config and its :class:`~scraps.training.loop.Task` (the loop SCRAPS uses)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,9 +10,9 @@ from omegaconf import DictConfig
 from torch import nn
 
 from scraps.audio import MelSpectrogram
+from scraps.data.prepare import frontend_for_data
 from scraps.nn.config import EncoderConfig
 from scraps.training.config import PATH, DataConfig, TrainConfig
-from scraps.training.scraps_task import frontend_for_data
 from tts.alignment import hard_alignment_focus
 from tts.decoder import DecoderConfig
 from tts.loss import prior_sigma, tts_loss
