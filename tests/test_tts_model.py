@@ -16,7 +16,7 @@ from tts.model import SILENCE, TTSConfig, TTSModel
 
 VOCAB = 12
 N_MELS = 100
-LOSS_KEYS = {"l1", "l2", "l1_post", "l2_post", "align", "duration", "loss"}
+LOSS_KEYS = {"l1", "l2", "l1_post", "l2_post", "align", "duration", "length", "loss"}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -434,14 +434,20 @@ def test_loss_masks_padding_and_its_alignment_terms_are_finite():
     # the duration term: squared error in log frames over the valid phonemes only
     tokens = ~lengths_to_padding_mask(id_lens, 7)
     exact = torch.log(out["durations"].float().clamp(min=1)).masked_fill(~tokens, 50.0)
-    assert tts_loss(dict(out, log_duration_pred=exact), mel_lens, id_lens)[1]["duration"] == 0
+    exact_stats = tts_loss(dict(out, log_duration_pred=exact), mel_lens, id_lens)[1]
+    assert exact_stats["duration"] == 0 and float(exact_stats["length"]) == pytest.approx(0.0, abs=1e-10)
     off = torch.log(out["durations"].float().clamp(min=1)) + 0.5
-    assert float(tts_loss(dict(out, log_duration_pred=off), mel_lens, id_lens)[1]["duration"]) == pytest.approx(0.25)
+    off_stats = tts_loss(dict(out, log_duration_pred=off), mel_lens, id_lens)[1]
+    assert float(off_stats["duration"]) == pytest.approx(0.25)
+    assert float(off_stats["length"]) == pytest.approx(0.25, rel=1e-4)  # every total e^0.5 times too long
+    # the length term sees what the per-phoneme term misses: errors that cancel in log space, not in frames
+    swing = torch.log(out["durations"].float().clamp(min=1)) + 0.5 * torch.tensor([1.0, -1.0]).repeat(4)[:7]
+    assert float(tts_loss(dict(out, log_duration_pred=swing), mel_lens, id_lens)[1]["length"]) > 0
     # the weights
     mel_terms = stats["l1"] + stats["l2"] + stats["l1_post"] + stats["l2_post"]
     torch.testing.assert_close(tts_loss(out, mel_lens, id_lens, align_weight=0.0, duration_weight=0.0)[0], mel_terms)
     torch.testing.assert_close(tts_loss(out, mel_lens, id_lens, align_weight=2.0, duration_weight=0.5)[0],
-                               mel_terms + 2.0 * stats["align"] + 0.5 * stats["duration"])  # fmt: skip
+                               mel_terms + 2.0 * stats["align"] + 0.5 * (stats["duration"] + stats["length"]))
     # finite gradients everywhere they reach (the aligner, the predictor, the decoder, the encoder)
     loss.backward()
     grads = {name: p.grad for name, p in model.named_parameters()}

@@ -1,5 +1,7 @@
 """TTS training objective: masked mel L1 + L2 (before and after the postnet), the aligner's forward-sum loss, and
-the duration predictor's squared error in log frames.
+the duration predictor's squared errors: per phoneme in log frames, and per utterance on the log of its total
+length (the per-phoneme term alone predicts the mean log duration, whose exponential falls short of the mean
+duration: utterances come out too short by about half the residual variance).
 
 All mel terms are computed on normalised mels (the model's ``target_norm``); normalisation itself lives only in
 :class:`tts.model.TTSModel`. The duration targets are the durations the model's own aligner gave this batch
@@ -41,7 +43,7 @@ def tts_loss(
     scheduled sampling ``mel_norm_fed`` / ``mel_post_norm_fed`` (b, c, T), whose mel terms are added alike.
     mel_lens (b,), id_lens (b,). Returns the scalar loss and detached 0-dim stats (``loss``, ``l1``, ``l2``,
     ``l1_post``, ``l2_post``, [``l1_fed``, ``l2_fed``, ``l1_post_fed``, ``l2_post_fed``,] ``align``,
-    ``duration``).
+    ``duration``, ``length``).
     """
     target = out["target_norm"]
     t = target.shape[-1]
@@ -63,7 +65,9 @@ def tts_loss(
     target_log = torch.log(out["durations"].clamp(min=1).float())
     err = (out["log_duration_pred"].float() - target_log).square()
     stats["duration"] = (err * tokens).sum() / tokens.sum().clamp(min=1)
+    predicted_total = (out["log_duration_pred"].float().exp() * tokens).sum(dim=1)
+    stats["length"] = (torch.log(predicted_total) - torch.log(out["durations"].sum(dim=1).float())).square().mean()
     loss = sum(v for k, v in stats.items() if k.startswith(("l1", "l2")))
-    loss = loss + align_weight * stats["align"] + duration_weight * stats["duration"]
+    loss = loss + align_weight * stats["align"] + duration_weight * (stats["duration"] + stats["length"])
     stats["loss"] = loss
     return loss, {k: v.detach() for k, v in stats.items()}
