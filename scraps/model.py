@@ -102,6 +102,9 @@ class MeanPool(nn.Module):
 class ScrapsModel(nn.Module):
     """SCRAPS: contrastive phoneme/audio embeddings.
 
+    ``forward`` (and ``embed_mels`` / ``score_mels``) read log-mels, as the TTS model does; ``mels``,
+    ``embed_audio`` and ``score`` take 24 kHz waveforms through the model's :class:`MelSpectrogram`.
+
     State dict layout: ``phonetic_encoder.*`` (reused by the TTS), ``acoustic_encoder.*``,
     ``integrator_in.*`` (only for a shared LSTM over encoders of different widths), ``integrator.*``
     (``shared`` or ``phonetic``/``acoustic``), ``proj.{phonetic,acoustic}.weight`` and ``logit_scale``.
@@ -183,12 +186,6 @@ class ScrapsModel(nn.Module):
         return self.embed_mels(*self.mels(wav, wav_lens))
 
     def forward(
-        self, ids: torch.Tensor, id_lens: torch.Tensor, wav: torch.Tensor, wav_lens: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """ids (b, n), id_lens (b,), wav (b, samples), wav_lens (b,) -> e_p (b, e), e_a (b, e)."""
-        return self.embed_pair_mels(ids, id_lens, *self.mels(wav, wav_lens))
-
-    def embed_pair_mels(
         self, ids: torch.Tensor, id_lens: torch.Tensor, mel: torch.Tensor, mel_lens: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """ids (b, n), id_lens (b,), log-mel (b, 100, t), mel_lens (b,) -> e_p (b, e), e_a (b, e)."""
@@ -198,15 +195,14 @@ class ScrapsModel(nn.Module):
     def score(
         self, ids: torch.Tensor, id_lens: torch.Tensor, wav: torch.Tensor, wav_lens: torch.Tensor
     ) -> torch.Tensor:
-        """SCRAPS score: cosine of each (phonemes, audio) pair -> (b,) in [-1, 1]."""
-        e_p, e_a = self(ids, id_lens, wav, wav_lens)
-        return (e_p * e_a).sum(-1)
+        """SCRAPS score: cosine of each (phonemes, audio (b, samples) at 24 kHz) pair -> (b,) in [-1, 1]."""
+        return self.score_mels(ids, id_lens, *self.mels(wav, wav_lens))
 
     def score_mels(
         self, ids: torch.Tensor, id_lens: torch.Tensor, mel: torch.Tensor, mel_lens: torch.Tensor
     ) -> torch.Tensor:
         """SCRAPS score of (phonemes, log-mel (b, 100, t)) pairs, e.g. TTS output before vocoding -> (b,)."""
-        e_p, e_a = self.embed_pair_mels(ids, id_lens, mel, mel_lens)
+        e_p, e_a = self(ids, id_lens, mel, mel_lens)
         return (e_p * e_a).sum(-1)
 
     @torch.no_grad()

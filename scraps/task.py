@@ -9,6 +9,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from scraps.audio import MelSpectrogram
 from scraps.audio.augment import WaveAugment
 from scraps.data.prepare import frontend_for_data
 from scraps.evaluation.metrics import retrieval_metrics
@@ -51,7 +52,9 @@ class ScrapsRecipeConfig:
 
 
 class ScrapsTask:
-    """Builds the model, computes the symmetric contrastive loss, validates retrieval, exports."""
+    """Builds the model, computes the symmetric contrastive loss, validates retrieval, exports.
+
+    The log-mels the model reads are computed here, from the batch's waveforms after augmentation."""
 
     def __init__(self, cfg: DictConfig) -> None:
         self.cfg = cfg
@@ -63,6 +66,7 @@ class ScrapsTask:
                         noise_files=list(a.noise_files) if a.noise_files else None)
             if a.enabled else None
         )
+        self.mel = MelSpectrogram()
         self.model: ScrapsModel | None = None
         self.frozen: tuple[str, int] | None = None  # nothing is held frozen
         self.val_images: dict[str, Any] = {}  # no images at validation
@@ -85,13 +89,16 @@ class ScrapsTask:
 
         return SpeechDataset(self.vocab)
 
+    def _mels(self, wav: torch.Tensor, wav_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.mel.to(wav.device).batch(wav, wav_lens)
+
     def training_step(self, model: nn.Module, batch: dict, step: int, generator: torch.Generator):
         wav, lens = batch["audio"], batch["audio_lens"]
         if self.augment is not None:
             warmup = self.cfg.augment.warmup_steps
             prob = self.augment.prob * min(1.0, step / warmup) if warmup > 0 else None
             wav = self.augment.to(wav.device)(wav, lens, generator=generator, prob=prob)
-        e_p, e_a = model(batch["phonemes"], batch["phoneme_lens"], wav, lens)
+        e_p, e_a = model(batch["phonemes"], batch["phoneme_lens"], *self._mels(wav, lens))
         return contrastive_loss(e_p, e_a, self.model.logit_scale, batch["phoneme_strings"])
 
     def after_optimizer_step(self, model: ScrapsModel) -> None:
@@ -100,7 +107,7 @@ class ScrapsTask:
     def validate(self, model: ScrapsModel, batches: Iterable[dict], step: int, out_dir: Path) -> dict[str, float]:
         e_p, e_a, keys = [], [], []
         for b in batches:
-            p, a = model(b["phonemes"], b["phoneme_lens"], b["audio"], b["audio_lens"])
+            p, a = model(b["phonemes"], b["phoneme_lens"], *self._mels(b["audio"], b["audio_lens"]))
             e_p.append(p)
             e_a.append(a)
             keys += b["phoneme_strings"]

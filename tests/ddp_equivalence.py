@@ -27,7 +27,7 @@ def main(out: str) -> None:
     model = acc.prepare(model)
     share = 8 // acc.num_processes
     rows = slice(acc.process_index * share, (acc.process_index + 1) * share)
-    e_p, e_a = model(ids[rows], id_lens[rows], wav[rows], wav_lens[rows])
+    e_p, e_a = model(ids[rows], id_lens[rows], *acc.unwrap_model(model).mels(wav[rows], wav_lens[rows]))
     loss, _ = contrastive_loss(e_p, e_a, acc.unwrap_model(model).logit_scale, keys[rows])
     acc.backward(loss)
     if acc.is_main_process:

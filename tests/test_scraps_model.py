@@ -54,7 +54,7 @@ def test_shapes_and_unit_norm(integrator):
     torch.testing.assert_close(e_a.norm(dim=-1), torch.ones(4))
     wav = torch.randn(4, 5000) * 0.1
     wav_lens = torch.tensor([5000, 4000, 3000, 800])
-    e_p2, e_a2 = model(ids, id_lens, wav, wav_lens)
+    e_p2, e_a2 = model(ids, id_lens, *model.mels(wav, wav_lens))
     assert e_a2.shape == (4, 16)
     score = model.score(ids, id_lens, wav, wav_lens)
     torch.testing.assert_close(score, (e_p2 * e_a2).sum(-1))
@@ -113,14 +113,14 @@ def test_padding_invariance_with_mels(integrator):
 @pytest.mark.parametrize("integrator", MODES)
 @pytest.mark.parametrize("n_ids", [3, 9, 40])  # fewer, about as many and more phonemes than acoustic frames
 def test_pair_pass_equals_each_branch_alone(integrator, n_ids):
-    """forward / embed_pair_mels (one integrator pass over both branches when it is shared) gives the embeddings
-    and gradients that embed_phonemes and embed_mels give one branch at a time."""
+    """forward (one integrator pass over both branches when it is shared) gives the embeddings and gradients that
+    embed_phonemes and embed_mels give one branch at a time."""
     model = tiny_model(integrator).double()
     g = torch.Generator().manual_seed(2)
     ids = torch.randint(3, VOCAB, (4, n_ids), generator=g)
     id_lens = torch.tensor([n_ids, max(1, n_ids - 2), 1, n_ids])
     mel, mel_lens = torch.randn(4, 100, 37, generator=g, dtype=torch.float64) - 5, torch.tensor([37, 20, 9, 30])
-    e_p, e_a = model.embed_pair_mels(ids, id_lens, mel, mel_lens)
+    e_p, e_a = model(ids, id_lens, mel, mel_lens)
     one_p, one_a = model.embed_phonemes(ids, id_lens), model.embed_mels(mel, mel_lens)
     torch.testing.assert_close(e_p, one_p, atol=1e-12, rtol=0)
     torch.testing.assert_close(e_a, one_a, atol=1e-12, rtol=0)

@@ -2,7 +2,8 @@
 
 Inputs and outputs are Vocos log-mels (b, 100, t) (natural log, floored at 1e-7), so a pretrained Vocos vocodes
 them and SCRAPS scores them. Inside, mels are normalised with the fixed affine ``(mel - mel_mean) / mel_std``
-from the config; that normalisation happens here and nowhere else (the loss reads ``target_norm``).
+from the config (:func:`scraps.audio.normalize_mel`); that happens here and nowhere else in the TTS (the loss reads
+``target_norm``).
 
 The decoder speaks each phoneme for a number of frames. In training the durations come from the model's own
 :class:`tts.alignment.Aligner` (soft alignment of the target mel to the phonemes, reduced to one monotonic path);
@@ -23,7 +24,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from scraps.audio.features import LOG_CLIP, N_MELS
+from scraps.audio.features import LOG_CLIP, N_MELS, denormalize_mel, normalize_mel
 from scraps.export import ModelDirError, load_model_dir, load_weights, save_model_dir
 from scraps.nn.config import DictRoundTrip, EncoderConfig
 from scraps.nn.layers import lengths_to_padding_mask
@@ -114,12 +115,13 @@ class TTSModel(nn.Module):
 
     # ------------------------------------------------------------------------------------------ normalisation
     def normalize(self, mel: torch.Tensor) -> torch.Tensor:
-        """Vocos log-mel (any layout) -> the decoder's normalised domain (same layout)."""
-        return (mel - self.config.mel_mean) / self.config.mel_std
+        """Vocos log-mel (any layout) -> the decoder's normalised domain (same layout): :func:`normalize_mel` with
+        the config's ``mel_mean`` / ``mel_std``."""
+        return normalize_mel(mel, self.config.mel_mean, self.config.mel_std)
 
     def denormalize(self, mel_norm: torch.Tensor) -> torch.Tensor:
         """Inverse of :meth:`normalize`."""
-        return mel_norm * self.config.mel_std + self.config.mel_mean
+        return denormalize_mel(mel_norm, self.config.mel_mean, self.config.mel_std)
 
     # ------------------------------------------------------------------------------------------------ encoder
     def _check_speakers(self, speakers: torch.Tensor, batch: int) -> None:

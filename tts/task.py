@@ -113,8 +113,8 @@ class TTSTask:
 
         return SpeechDataset(self.vocab, self.speaker_map)
 
-    def _mels(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.mel.to(batch["audio"].device).batch(batch["audio"], batch["audio_lens"])
+    def _mels(self, wav: torch.Tensor, wav_lens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.mel.to(wav.device).batch(wav, wav_lens)
 
     def prior_sigma(self, step: int) -> float:
         lc = self.cfg.loss
@@ -123,7 +123,7 @@ class TTSTask:
     def teacher_forced_loss(self, model: nn.Module, batch: dict, step: int):
         """The training objective on ``batch`` at ``step`` (which sets the aligner's prior):
         (loss, stats, model outputs, mel (b, 100, t), mel_lens (b,))."""
-        mel, mel_lens = self._mels(batch)
+        mel, mel_lens = self._mels(batch["audio"], batch["audio_lens"])
         out = model(batch["phonemes"], batch["phoneme_lens"], batch["speakers"], mel, mel_lens,
                     prior_sigma=self.prior_sigma(step), self_feed=self.cfg.loss.self_feed if model.training else 0.0)
         lc = self.cfg.loss

@@ -6,13 +6,15 @@ from scraps.audio.features import (
     SAMPLE_RATE,
     AudioError,
     MelSpectrogram,
+    denormalize_mel,
     frames_to_samples,
     load_audio,
+    normalize_mel,
     num_frames,
     resample,
 )
 
 __all__ = [
-    "AudioError", "HOP_LENGTH", "MelSpectrogram", "N_FFT", "N_MELS", "SAMPLE_RATE", "frames_to_samples",
-    "load_audio", "num_frames", "resample",
+    "AudioError", "HOP_LENGTH", "MelSpectrogram", "N_FFT", "N_MELS", "SAMPLE_RATE", "denormalize_mel",
+    "frames_to_samples", "load_audio", "normalize_mel", "num_frames", "resample",
 ]

@@ -96,6 +96,17 @@ def frames_to_samples(frames: int) -> int:
     return max(0, (frames - 1) * HOP_LENGTH)
 
 
+def normalize_mel(mel: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """Log-mel (any layout) -> ``(mel - mean) / std``: a model's fixed input normalisation (each model keeps its
+    own ``mean`` and ``std`` constants)."""
+    return (mel - mean) / std
+
+
+def denormalize_mel(mel_norm: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """Inverse of :func:`normalize_mel`: ``mel_norm * std + mean`` (same layout)."""
+    return mel_norm * std + mean
+
+
 class MelSpectrogram(nn.Module):
     """Log-mel spectrogram identical to Vocos' ``MelSpectrogramFeatures`` (24 kHz, 1024/256, 100 mels).
 

@@ -6,12 +6,14 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from scraps.audio.features import normalize_mel
 from scraps.nn.config import EncoderConfig
 from scraps.nn.layers import SinusoidalPositions, TransformerLayer, lengths_to_padding_mask
 from scraps.nn.phonetic_encoder import check_lengths
 
-# Fixed input normalisation of the project's log-mel (natural log, floor 1e-7 -> -16.1). Speech frames lie
-# mostly in -11.5..+3; (x - MEL_MEAN) / MEL_STD maps that range to about -2.2..+2.7 (the floor to -3.7).
+# Fixed input normalisation of the project's log-mel (natural log, floor 1e-7 -> -16.1), applied with
+# scraps.audio.normalize_mel. Speech frames lie mostly in -11.5..+3; (x - MEL_MEAN) / MEL_STD maps that range to
+# about -2.2..+2.7 (the floor to -3.7).
 # Constants rather than data statistics, so that a model never depends on a statistics file.
 MEL_MEAN = -5.0
 MEL_STD = 3.0
@@ -73,7 +75,7 @@ class AcousticEncoder(nn.Module):
         if mel.ndim != 3 or mel.shape[1] != self.n_mels:
             raise ValueError(f"AcousticEncoder expects mel of shape (b, {self.n_mels}, t), got {tuple(mel.shape)}")
         check_lengths(lengths, mel.shape[2], "AcousticEncoder")
-        x = (mel - MEL_MEAN) / MEL_STD
+        x = normalize_mel(mel, MEL_MEAN, MEL_STD)
         for conv, s in zip(self.convs, self.strides):
             x = x.masked_fill(lengths_to_padding_mask(lengths, x.shape[2])[:, None, :], 0.0)
             x = F.gelu(conv(x))
