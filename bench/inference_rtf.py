@@ -199,7 +199,7 @@ def end_to_end(model: TTSModel, vocoder: VocosVocoder, seconds: float) -> Callab
     words = TEXT.split()
     n_words = max(2, round(seconds * FRAMES_PER_SECOND / FRAMES_PER_ID / 5.5))  # about 5.5 ids a word
     text = " ".join(words[i % len(words)] for i in range(n_words))
-    ids = len(model.vocab.encode(frontend.phonemize(text)))
+    ids = len(model.encode_text(text, frontend))
     guards = LengthGuards(max_len_ratio=seconds * FRAMES_PER_SECOND / ids, max_seconds=60.0)
     synth = Synthesizer(model, frontend, vocoder, guards=guards)
     return lambda: synth.synthesize_batch([text])[0].duration

@@ -27,11 +27,9 @@ from scraps.evaluation import (
     EvalSet,
     check_audio,
     encode_phonemes,
-    encode_text,
     evaluate,
     load_eval_set,
     make_recognizer,
-    model_frontend,
     score_ids_audios,
     write_report,
 )
@@ -133,7 +131,7 @@ def _score(args: argparse.Namespace) -> int:
     if args.phonemes is not None:
         ids = encode_phonemes(model, args.phonemes)
     else:
-        ids = encode_text(model, model_frontend(model), args.text)
+        ids = model.encode_text(args.text)
     wav = load_audio(args.audio)
     check_audio(wav, model, str(args.audio))
     print(f"{score_ids_audios(model, [ids], [wav])[0]:.6f}")
@@ -154,7 +152,7 @@ def _list_rows(path: Path) -> Iterator[tuple[int, str, str | None]]:
 
 def _score_list(args: argparse.Namespace) -> int:
     model = _load_model(args)
-    frontend = model_frontend(model)
+    frontend = model.frontend()
     rows = list(_list_rows(args.list))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     chunk_size = 16 * args.batch_size  # rows whose audio is held at once
@@ -170,7 +168,7 @@ def _score_list(args: argparse.Namespace) -> int:
                 try:
                     if not audio or text is None:
                         raise UsageError("expected a row 'audio|text'")
-                    ids = encode_text(model, frontend, text)
+                    ids = model.encode_text(text, frontend)
                     wav = load_audio(args.list.parent / audio)
                     check_audio(wav, model, audio)
                     good.append((k, ids, wav))

@@ -1,7 +1,7 @@
 """Self-describing model directories: ``config.yaml`` + ``model.safetensors`` + ``vocab.json`` (+ extras).
 
 Both stages save and load through here, so a directory written by one release is read the same way by the next
-and nothing is ever unpickled.
+and nothing is ever unpickled; :class:`TextInputMixin` gives both models their stored text path.
 """
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ import torch
 import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from scraps.text import PhonemeVocab, TextError, TextFrontend
 
 CONFIG = "config.yaml"
 WEIGHTS = "model.safetensors"
@@ -122,3 +124,45 @@ def load_weights(model: torch.nn.Module, state: dict[str, torch.Tensor], path: s
         raise ModelDirError(
             f"{path}: weights do not fit the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
+
+
+class TextInputMixin:
+    """The text path of a model that reads phoneme ids (:class:`scraps.model.ScrapsModel`,
+    :class:`tts.model.TTSModel`), rebuilt from what its export stores.
+
+    ``from_pretrained`` sets ``vocab`` (vocab.json) and ``frontend_config`` (config.yaml ``frontend``, as written by
+    :meth:`TextFrontend.config`); the model's ``phonetic_encoder.max_len`` bounds the ids one pass reads.
+    """
+
+    vocab: PhonemeVocab | None
+    frontend_config: dict[str, Any] | None
+
+    def frontend(self) -> TextFrontend:
+        """The text frontend stored with the model; :class:`ModelDirError` (one line) when none is, or it is unusable."""
+        if not self.frontend_config:
+            raise ModelDirError(
+                "the model export holds no text frontend settings (config.yaml 'frontend' is empty), so it reads no "
+                "text; give phonemes, or re-export it with save_pretrained(frontend_config=TextFrontend.config())"
+            )
+        try:
+            return TextFrontend.from_config(self.frontend_config)
+        except ValueError as exc:
+            raise ModelDirError(f"the model export's text frontend settings are unusable: {exc}") from None
+
+    def encode_text(self, text: str, frontend: TextFrontend | None = None) -> list[int]:
+        """Text -> the model's phoneme ids (bos ... eos) through ``frontend`` (default: :meth:`frontend`).
+
+        Raises :class:`TextError` when nothing is pronounceable or the ids are more than :meth:`check_ids` allows.
+        """
+        tokens = (frontend or self.frontend()).phonemize(text)
+        return self.check_ids(self.vocab.encode(tokens), repr(text[:40]))
+
+    def check_ids(self, ids: list[int], what: str) -> list[int]:
+        """``ids`` unchanged; :class:`TextError` naming ``what`` when they are more than the model's phonetic
+        encoder has positions for."""
+        max_len = self.phonetic_encoder.max_len
+        if len(ids) > max_len:
+            raise TextError(
+                f"text too long: {what} gives {len(ids)} phoneme tokens, this model reads at most {max_len}; split it"
+            )
+        return ids

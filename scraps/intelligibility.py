@@ -35,8 +35,6 @@ from scraps.evaluation import (
     check_audio,
     embed_phoneme_ids,
     embed_waves,
-    encode_text,
-    model_frontend,
     pair_scores,
     plot_score_vs_wer,
     seeded_generator,
@@ -144,7 +142,7 @@ def intelligibility(
         if len(examples.setdefault(reason, [])) < 5:
             examples[reason].append(where)
 
-    frontend, vocabulary = model_frontend(model), words_of(refs)
+    frontend, vocabulary = model.frontend(), words_of(refs)
     e_p = embed_phoneme_ids(model, data.phoneme_ids[:n], batch_size)
     e_a_clean = embed_waves(model, waves, batch_size)
     clean_hyp: dict[int, str] = {}
@@ -192,7 +190,7 @@ def intelligibility(
                     continue
                 wrong = replace_words(refs[i], cond.word_rate, vocabulary, seeded_generator(seed, _WORDS, k, i))
                 try:
-                    usable_ids.append((i, wrong, encode_text(model, frontend, wrong)))
+                    usable_ids.append((i, wrong, model.encode_text(wrong, frontend)))
                 except TextError as exc:
                     fail("text_unusable", f"{data.cut_ids[i]} ({cond.name}): {exc}")
             if not usable_ids:

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from scraps.audio.features import N_MELS, MelSpectrogram
-from scraps.export import ModelDirError, load_model_dir, load_weights, save_model_dir
+from scraps.export import ModelDirError, TextInputMixin, load_model_dir, load_weights, save_model_dir
 from scraps.nn.acoustic_encoder import AcousticEncoder
 from scraps.nn.config import DictRoundTrip, EncoderConfig
 from scraps.nn.layers import lengths_to_padding_mask
@@ -99,7 +99,7 @@ class MeanPool(nn.Module):
         return (x * valid[..., None]).sum(1) / lengths[:, None].to(x.dtype)
 
 
-class ScrapsModel(nn.Module):
+class ScrapsModel(TextInputMixin, nn.Module):
     """SCRAPS: contrastive phoneme/audio embeddings.
 
     ``forward`` (and ``embed_mels`` / ``score_mels``) read log-mels, as the TTS model does; ``mels``,

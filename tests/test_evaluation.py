@@ -21,7 +21,6 @@ from scraps.evaluation import (
     embed_phoneme_ids,
     embed_waves,
     encode_phonemes,
-    encode_text,
     evaluate,
     load_eval_set,
     make_recognizer,
@@ -195,7 +194,7 @@ def test_batched_scores_equal_scores_alone(model, frontend):
 def test_score_texts_audios_uses_the_frontend_and_resamples(model, frontend):
     waves = [waveform(0.5, 3), waveform(0.8, 4)]
     scores = score_texts_audios(model, TEXTS[:2], waves)
-    ids = [encode_text(model, frontend, t) for t in TEXTS[:2]]
+    ids = [model.encode_text(t, frontend) for t in TEXTS[:2]]
     assert scores == pytest.approx(score_ids_audios(model, ids, waves), abs=1e-6)
     low = [resample(w, SAMPLE_RATE, 16000) for w in waves]
     from_16k = score_texts_audios(model, TEXTS[:2], low, sr=16000)

@@ -10,7 +10,7 @@ import torch
 from scraps.audio import SAMPLE_RATE
 from scraps.cli import main
 from scraps.degrade import band_limit, replace_words, telephone, time_stretch, white_noise, words_of
-from scraps.evaluation import EvalSet, encode_text, model_frontend, rms, word_error_rate
+from scraps.evaluation import EvalSet, rms, word_error_rate
 from scraps.intelligibility import conditions, intelligibility, write_intelligibility_report
 from scraps.model import ScrapsConfig, ScrapsModel
 from scraps.nn import EncoderConfig
@@ -53,9 +53,9 @@ def model() -> ScrapsModel:
 
 
 def eval_set(model: ScrapsModel, waves: list[torch.Tensor], texts: list[str]) -> EvalSet:
-    frontend = model_frontend(model)
+    frontend = model.frontend()
     return EvalSet(cut_ids=[f"utt{i}" for i in range(len(texts))],
-                   phoneme_ids=[encode_text(model, frontend, t) for t in texts], waves=waves, references=texts)
+                   phoneme_ids=[model.encode_text(t, frontend) for t in texts], waves=waves, references=texts)
 
 
 class FakeASR:
@@ -189,7 +189,7 @@ def test_cli_intelligibility_writes_the_report(model, tmp_path, monkeypatch, cap
 
     import scraps.cli as cli
 
-    frontend = model_frontend(model)
+    frontend = model.frontend()
     cuts, by_length = [], {}
     for i, text in enumerate(TEXTS[:3]):
         wav = speechlike(0.6 + 0.2 * i, i)

@@ -14,7 +14,7 @@ from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
 
 from scraps.audio import SAMPLE_RATE
 from scraps.cli import main
-from scraps.evaluation import encode_text, score_ids_audios
+from scraps.evaluation import score_ids_audios
 from scraps.model import ScrapsConfig, ScrapsModel
 from scraps.nn import EncoderConfig
 from scraps.text import PhonemeVocab, TextFrontend
@@ -81,7 +81,7 @@ def test_score_one_pair_text_and_phonemes(export, audio_dir, frontend, capsys):
     assert code == 0, err
     score = float(out.strip())
     model = ScrapsModel.from_pretrained(export)
-    ids = encode_text(model, frontend, TEXTS[1])
+    ids = model.encode_text(TEXTS[1], frontend)
     with torch.no_grad():
         w = waveform(0.55, 1)
         expected = model.score(torch.tensor([ids]), torch.tensor([len(ids)]), w[None], torch.tensor([len(w)]))
@@ -141,7 +141,7 @@ def test_score_list_relative_paths_and_all_bad(export, audio_dir, tmp_path, caps
 
 def test_python_api_matches_cli(export, audio_dir, frontend, capsys):
     model = ScrapsModel.from_pretrained(export)
-    ids = [encode_text(model, frontend, t) for t in TEXTS[:2]]
+    ids = [model.encode_text(t, frontend) for t in TEXTS[:2]]
     waves = [waveform(0.4, 0), waveform(0.55, 1)]
     api = score_ids_audios(model, ids, waves)
     _, out, _ = run(["score", "--model", export, "--audio", audio_dir / "utt0.wav", "--text", TEXTS[0]], capsys)

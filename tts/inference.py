@@ -252,11 +252,9 @@ class Synthesizer:
         check_quantize(quantize, device)
         device = resolve_device(device)
         model = TTSModel.from_pretrained(model_dir)
-        if model.frontend_config is None:
-            raise ModelDirError(f"{model_dir}: config.yaml has no frontend section; re-export the model with it")
         try:
-            frontend = TextFrontend.from_config(model.frontend_config)
-        except ValueError as exc:
+            frontend = model.frontend()
+        except ModelDirError as exc:
             raise ModelDirError(f"{model_dir}: {exc}") from None
         if isinstance(vocoder, str):
             vocoder = load_vocoder(vocoder, device)

@@ -25,7 +25,7 @@ from einops import rearrange
 from torch import nn
 
 from scraps.audio.features import LOG_CLIP, N_MELS, denormalize_mel, normalize_mel
-from scraps.export import ModelDirError, load_model_dir, load_weights, save_model_dir
+from scraps.export import ModelDirError, TextInputMixin, load_model_dir, load_weights, save_model_dir
 from scraps.nn.config import DictRoundTrip, EncoderConfig
 from scraps.nn.layers import lengths_to_padding_mask
 from scraps.nn.phonetic_encoder import PhoneticEncoder, check_lengths
@@ -85,7 +85,7 @@ class TTSConfig(DictRoundTrip):
             raise ValueError(f"mel_std must be positive, got {self.mel_std}")
 
 
-class TTSModel(nn.Module):
+class TTSModel(TextInputMixin, nn.Module):
     """Phonemes + speaker -> Vocos log-mel, autoregressively, one phoneme for its duration at a time.
 
     The phoneme vectors seen by the aligner, the duration predictor and the decoder are

@@ -8,7 +8,7 @@ seeded by (seed, condition, utterance), so a report depends on the seed only, no
 One module per role:
 
 - :mod:`~scraps.evaluation.metrics`: cosine matrices, retrieval ranks, score changes, WER, Spearman
-- :mod:`~scraps.evaluation.inputs`: checks and encoding of texts, phonemes and audio for a model
+- :mod:`~scraps.evaluation.inputs`: checks of audio and encoding of phoneme strings for a model
 - :mod:`~scraps.evaluation.embed`: batched embedding and scoring
 - :mod:`~scraps.evaluation.corruptions`: phoneme substitution and noise, seeded
 - :mod:`~scraps.evaluation.asr`: the recogniser protocol and PocketSphinx
@@ -35,8 +35,6 @@ _EXPORTS = {
     "MIN_AUDIO_SECONDS": "inputs",
     "check_audio": "inputs",
     "encode_phonemes": "inputs",
-    "encode_text": "inputs",
-    "model_frontend": "inputs",
     "embed_phoneme_ids": "embed",
     "embed_waves": "embed",
     "score_ids_audios": "embed",

@@ -23,7 +23,7 @@ from scraps.evaluation.corruptions import (
     substitute_phonemes,
 )
 from scraps.evaluation.embed import embed_phoneme_ids, embed_waves
-from scraps.evaluation.inputs import check_audio, check_ids
+from scraps.evaluation.inputs import check_audio
 from scraps.evaluation.metrics import (
     RETRIEVAL_WAY,
     pair_scores,
@@ -83,7 +83,7 @@ def load_eval_set(cuts: CutSet, model: ScrapsModel) -> EvalSet:
             wav = batch["audio"][0, : batch["audio_lens"][0]]
             ids = batch["phonemes"][0, : batch["phoneme_lens"][0]].tolist()
             check_audio(wav, model, f"cut {cut.id!r}")
-            check_ids(ids, model, f"cut {cut.id!r}")
+            model.check_ids(ids, f"cut {cut.id!r}")
         except (AudioError, TextError, DataError) as exc:
             data.skipped.append({"id": cut.id, "reason": str(exc)})
             continue

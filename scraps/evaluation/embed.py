@@ -9,7 +9,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 
 from scraps.audio import SAMPLE_RATE, resample
-from scraps.evaluation.inputs import check_audio, encode_text, model_frontend
+from scraps.evaluation.inputs import check_audio
 from scraps.evaluation.metrics import pair_scores
 from scraps.text import TextFrontend
 
@@ -78,8 +78,8 @@ def score_texts_audios(
     """
     if len(texts) != len(waves):
         raise ValueError(f"score_texts_audios got {len(texts)} texts but {len(waves)} waveforms")
-    frontend = frontend or model_frontend(model)
-    ids = [encode_text(model, frontend, t) for t in texts]
+    frontend = frontend or model.frontend()
+    ids = [model.encode_text(t, frontend) for t in texts]
     waves = [resample(w, sr) for w in waves]
     for i, w in enumerate(waves):
         check_audio(w, model, f"item {i}")

@@ -1,4 +1,6 @@
-"""Checks and encoding of what a SCRAPS model is given: audio length limits, texts and phoneme strings to ids."""
+"""Checks and encoding of what a SCRAPS model is given: audio length limits, phoneme strings to ids.
+
+Texts go to ids through the model's own :meth:`~scraps.export.TextInputMixin.encode_text`."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -6,8 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from scraps.audio import SAMPLE_RATE, AudioError, frames_to_samples, num_frames
-from scraps.export import ModelDirError
-from scraps.text import TextError, TextFrontend
+from scraps.text import TextError
 
 if TYPE_CHECKING:
     from scraps.model import ScrapsModel
@@ -31,34 +32,6 @@ def check_audio(wav: torch.Tensor, model: ScrapsModel, what: str) -> None:
         )
 
 
-def check_ids(ids: list[int], model: ScrapsModel, what: str) -> list[int]:
-    """``ids`` unchanged; :class:`TextError` when they are more than the model's phonetic positions cover."""
-    if len(ids) > model.config.phonetic.max_len:
-        raise TextError(
-            f"text too long: {what} gives {len(ids)} phoneme tokens, this model reads at most "
-            f"{model.config.phonetic.max_len}; split it"
-        )
-    return ids
-
-
-def model_frontend(model: ScrapsModel) -> TextFrontend:
-    """The text frontend stored in the model's export (``config.yaml: frontend``)."""
-    if not model.frontend_config:
-        raise ModelDirError(
-            "the model export holds no text frontend settings (config.yaml 'frontend' is empty); score phonemes "
-            "instead of text, or re-export it with save_pretrained(frontend_config=TextFrontend.config())"
-        )
-    try:
-        return TextFrontend.from_config(model.frontend_config)
-    except ValueError as exc:
-        raise ModelDirError(f"the model export's text frontend settings are unusable: {exc}") from None
-
-
-def encode_text(model: ScrapsModel, frontend: TextFrontend, text: str) -> list[int]:
-    """Text -> the model's phoneme ids (bos ... eos); :class:`TextError` when nothing is pronounceable."""
-    return check_ids(model.vocab.encode(frontend.phonemize(text)), model, repr(text[:40]))
-
-
 def encode_phonemes(model: ScrapsModel, phonemes: str) -> list[int]:
     """Space-separated vocabulary symbols (e.g. "h ə l ˈ oʊ") -> ids (bos ... eos).
 
@@ -79,4 +52,4 @@ def encode_phonemes(model: ScrapsModel, phonemes: str) -> list[int]:
         raise TextError(
             f"phonemes {phonemes[:60]!r} hold no phone (only boundaries, punctuation or marks); give phones"
         )
-    return check_ids(vocab.encode(symbols), model, "the phonemes")
+    return model.check_ids(vocab.encode(symbols), "the phonemes")

@@ -38,6 +38,7 @@ class PhoneticEncoder(nn.Module):
         if not 0 <= pad_id < vocab_size:
             raise ValueError(f"pad_id {pad_id} is outside the vocabulary of {vocab_size} symbols")
         self.dim = cfg.dim
+        self.max_len = cfg.max_len  # the longest id sequence it reads
         self.embed = nn.Embedding(vocab_size, cfg.dim, padding_idx=pad_id)
         nn.init.normal_(self.embed.weight, std=cfg.dim**-0.5)
         with torch.no_grad():
