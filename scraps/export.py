@@ -138,7 +138,8 @@ class TextInputMixin:
     frontend_config: dict[str, Any] | None
 
     def frontend(self) -> TextFrontend:
-        """The text frontend stored with the model; :class:`ModelDirError` (one line) when none is, or it is unusable."""
+        """The text frontend stored with the model; :class:`ModelDirError` (one line) when there is none or it is
+        unusable."""
         if not self.frontend_config:
             raise ModelDirError(
                 "the model export holds no text frontend settings (config.yaml 'frontend' is empty), so it reads no "
