@@ -53,10 +53,8 @@ from _common import (
 )
 
 from scraps.audio.features import HOP_LENGTH, SAMPLE_RATE
-from scraps.nn.config import EncoderConfig
 from scraps.text import PhonemeVocab, TextFrontend
-from scraps.training.config import load_config
-from tts.decoder import DecoderConfig
+from scraps.training.config import load_config, model_config
 from tts.alignment import even_durations
 from tts.inference import (
     FRAMES_PER_SECOND,
@@ -158,11 +156,7 @@ def build_model(config: str | None, overrides: list[str]) -> tuple[TTSModel, str
     else:
         cfg, source = load_config(TTSRecipeConfig, None, LJSPEECH_SIZE + overrides), " ".join(LJSPEECH_SIZE)
     vocab = PhonemeVocab.default("espeak")
-    model = TTSModel(TTSConfig(
-        vocab_size=len(vocab), encoder=EncoderConfig(**cfg.model.encoder), decoder=DecoderConfig(**cfg.model.decoder),
-        speaker_dim=cfg.model.speaker_dim, aligner_dim=cfg.model.aligner_dim,
-        duration_channels=cfg.model.duration_channels,
-    ))  # fmt: skip
+    model = TTSModel(model_config(TTSConfig, cfg.model, vocab_size=len(vocab)))
     with torch.no_grad():
         model.duration_predictor.head.weight.zero_()
         model.duration_predictor.head.bias.fill_(math.log(1000.0))

@@ -15,19 +15,12 @@ from scraps.data.prepare import frontend_for_data
 from scraps.evaluation.metrics import retrieval_metrics
 from scraps.loss import contrastive_loss
 from scraps.model import ScrapsConfig, ScrapsModel
-from scraps.nn.config import EncoderConfig
 from scraps.text import PhonemeVocab
-from scraps.training.config import PATH, DataConfig, TrainConfig
+from scraps.training.config import PATH, DataConfig, TrainConfig, model_config, model_section
 
 
-@dataclass
-class ScrapsModelSection:
-    phonetic: EncoderConfig = field(default_factory=EncoderConfig)
-    acoustic: EncoderConfig = field(default_factory=EncoderConfig)
-    subsample: int = 4
-    integrator: str = "shared"          # shared | separate | none
-    integrator_dim: int = 256
-    embed_dim: int = 256
+# model: every field of ScrapsConfig but vocab_size, which comes from the data's phoneme vocabulary
+ScrapsModelSection = model_section("ScrapsModelSection", ScrapsConfig, derived=("vocab_size",), module=__name__)
 
 
 @dataclass
@@ -72,16 +65,7 @@ class ScrapsTask:
         self.val_images: dict[str, Any] = {}  # no images at validation
 
     def build_model(self) -> ScrapsModel:
-        m = self.cfg.model
-        self.model = ScrapsModel(ScrapsConfig(
-            vocab_size=len(self.vocab),
-            phonetic=EncoderConfig(**m.phonetic),
-            acoustic=EncoderConfig(**m.acoustic),
-            subsample=m.subsample,
-            integrator=m.integrator,
-            integrator_dim=m.integrator_dim,
-            embed_dim=m.embed_dim,
-        ))
+        self.model = ScrapsModel(model_config(ScrapsConfig, self.cfg.model, vocab_size=len(self.vocab)))
         return self.model
 
     def dataset(self):

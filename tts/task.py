@@ -11,21 +11,15 @@ from torch import nn
 
 from scraps.audio import MelSpectrogram
 from scraps.data.prepare import frontend_for_data
-from scraps.nn.config import EncoderConfig
-from scraps.training.config import PATH, DataConfig, TrainConfig
+from scraps.training.config import PATH, DataConfig, TrainConfig, model_config, model_section
 from tts.alignment import hard_alignment_focus
-from tts.decoder import DecoderConfig
 from tts.loss import prior_sigma, tts_loss
 from tts.model import TTSConfig, TTSModel
 
 
-@dataclass
-class TTSModelSection:
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    decoder: DecoderConfig = field(default_factory=DecoderConfig)
-    speaker_dim: int = 64
-    aligner_dim: int = 64
-    duration_channels: int = 256
+# model: every field of TTSConfig but those set by the task: vocab_size and n_speakers (from the data), n_mels (the mel)
+TTSModelSection = model_section("TTSModelSection", TTSConfig, derived=("vocab_size", "n_speakers", "n_mels"),
+                                module=__name__)
 
 
 @dataclass
@@ -92,16 +86,8 @@ class TTSTask:
         return ("phonetic_encoder.", self.cfg.freeze_encoder_steps) if self.cfg.freeze_encoder_steps else None
 
     def build_model(self) -> TTSModel:
-        m = self.cfg.model
-        self.model = TTSModel(TTSConfig(
-            vocab_size=len(self.vocab),
-            encoder=EncoderConfig(**m.encoder),
-            decoder=DecoderConfig(**m.decoder),
-            n_speakers=len(self.speaker_map),
-            speaker_dim=m.speaker_dim,
-            aligner_dim=m.aligner_dim,
-            duration_channels=m.duration_channels,
-        ))
+        self.model = TTSModel(model_config(TTSConfig, self.cfg.model, vocab_size=len(self.vocab),
+                                           n_speakers=len(self.speaker_map)))
         if self.cfg.init_from_scraps:
             self.copied = self.model.init_encoder_from_scraps(self.cfg.init_from_scraps, self.vocab)
             print(f"initialised the phonetic encoder from {self.cfg.init_from_scraps}: copied {len(self.copied)} "

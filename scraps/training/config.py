@@ -15,10 +15,11 @@ import copy
 import dataclasses
 import difflib
 import os
+import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException, ValidationError
@@ -29,6 +30,7 @@ class ConfigError(ValueError):
 
 
 PATH = {"path": True}  # dataclass field metadata: the value is a path (or a list of paths), see the module doc
+T = TypeVar("T")
 
 
 @dataclass
@@ -104,6 +106,37 @@ def load_config(schema: type, path: str | Path | None, overrides: list[str] | No
     _resolve_remaining_paths(cfg, paths, Path.cwd())
     OmegaConf.set_readonly(cfg, True)
     return cfg
+
+
+def model_section(name: str, config_cls: type, derived: Iterable[str], module: str) -> type:
+    """The schema of a recipe's ``model:`` section: a dataclass called ``name`` with the fields of the model config
+    dataclass ``config_cls`` (same types and defaults) except ``derived``, those the task sets from the data (such
+    as ``vocab_size``). ``module`` is the module that binds it to ``name`` (so that it pickles)."""
+    derived = set(derived)
+    fields = dataclasses.fields(config_cls)
+    unknown = derived - {f.name for f in fields}
+    if unknown:
+        raise ValueError(f"{config_cls.__name__} has no fields {sorted(unknown)}")
+    hints = typing.get_type_hints(config_cls)
+    specs = []
+    for f in fields:
+        if f.name in derived:
+            continue
+        if f.default is not dataclasses.MISSING:
+            specs.append((f.name, hints[f.name], field(default=f.default)))
+        elif f.default_factory is not dataclasses.MISSING:
+            specs.append((f.name, hints[f.name], field(default_factory=f.default_factory)))
+        else:
+            raise ValueError(f"{config_cls.__name__}.{f.name} has no default: list it among the derived fields")
+    section = dataclasses.make_dataclass(name, specs)
+    section.__module__ = module
+    return section
+
+
+def model_config(config_cls: type[T], section: DictConfig, **derived: Any) -> T:
+    """The model config ``config_cls`` of a recipe's ``model:`` section (see :func:`model_section`) and the
+    ``derived`` fields the task sets from the data."""
+    return config_cls.from_dict({**OmegaConf.to_container(section, resolve=True), **derived})
 
 
 def path_keys(schema: type | DictConfig) -> list[str]:
@@ -222,5 +255,5 @@ def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
     return out
 
 
-__all__ = ["PATH", "ConfigError", "DataConfig", "TrainConfig", "config_changes", "load_config", "path_keys",
-           "resolve_paths", "save_config", "to_dict"]
+__all__ = ["PATH", "ConfigError", "DataConfig", "TrainConfig", "config_changes", "load_config", "model_config",
+           "model_section", "path_keys", "resolve_paths", "save_config", "to_dict"]
