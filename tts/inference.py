@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
-from tqdm import tqdm
 
 from scraps.audio.features import HOP_LENGTH, SAMPLE_RATE
 from scraps.export import ModelDirError
+from scraps.progress import progress as progress_bar
 from scraps.text import PhonemeVocab, TextError, TextFrontend
 from scraps.text.vocab import PROSODY_MARKS, PUNCTUATION
 from tts.model import TTSModel
@@ -316,7 +316,7 @@ class Synthesizer:
         chunks.sort(key=lambda c: len(c[2]), reverse=True)
         audio: dict[tuple[int, int], np.ndarray] = {}
         starts = range(0, len(chunks), batch_size)
-        for b in tqdm(starts, desc="synthesising", unit="batch", disable=not progress or len(starts) < 2):
+        for b in progress_bar(starts, desc="synthesising", unit="batch", disable=not progress or len(starts) < 2):
             group = chunks[b : b + batch_size]
             start = time.perf_counter()
             waves, capped = self._render([ids for _, _, ids in group], spk)
