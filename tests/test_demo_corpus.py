@@ -198,6 +198,15 @@ def test_tiny_corpus_is_valid_deterministic_and_idempotent(tmp_path: Path) -> No
     assert time.perf_counter() - start < 0.5
     assert {p: p.stat().st_mtime_ns for p in first.rglob("*") if p.is_file()} == stamps
 
+    # the second speaker alone: the very clips and rows it has in the whole corpus, nothing of the first
+    tail = write_demo_corpus(tmp_path / "c", num_speakers=2, utts_per_speaker=3, seed=5, first_speaker=1)
+    assert _read_rows(tail) == rows[3:]
+    for path, _, _ in rows[3:]:
+        assert (tail / path).read_bytes() == (first / path).read_bytes()
+    assert not any((tail / path).exists() for path, _, _ in rows[:3])
+    with pytest.raises(ValueError, match="first_speaker"):
+        write_demo_corpus(tmp_path / "d", num_speakers=2, utts_per_speaker=3, seed=5, first_speaker=2)
+
     write_demo_corpus(first, num_speakers=2, utts_per_speaker=2, seed=5)  # other parameters: rewritten
     rows = _read_rows(first)
     assert len(rows) == 4

@@ -40,9 +40,9 @@ def tts_loss(
 
     ``out`` is :meth:`tts.model.TTSModel.forward`'s dict: ``mel_norm``, ``mel_post_norm`` and ``target_norm``
     (b, c, T), ``align_log_p_prior`` (b, T, n), ``durations`` (b, n), ``log_duration_pred`` (b, n), and with
-    scheduled sampling ``mel_norm_fed`` / ``mel_post_norm_fed`` (b, c, T), whose mel terms are added alike.
+    scheduled sampling ``mel_norm_fed`` (b, c, T), whose mel terms are added alike.
     mel_lens (b,), id_lens (b,). Returns the scalar loss and detached 0-dim stats (``loss``, ``l1``, ``l2``,
-    ``l1_post``, ``l2_post``, [``l1_fed``, ``l2_fed``, ``l1_post_fed``, ``l2_post_fed``,] ``align``,
+    ``l1_post``, ``l2_post``, [``l1_fed``, ``l2_fed``,] ``align``,
     ``duration``, ``length``).
     """
     target = out["target_norm"]
@@ -54,8 +54,7 @@ def tts_loss(
         return (diff * frame_mask).sum() / denom
 
     stats = {}
-    for name, key in (("", "mel_norm"), ("_post", "mel_post_norm"), ("_fed", "mel_norm_fed"),
-                      ("_post_fed", "mel_post_norm_fed")):
+    for name, key in (("", "mel_norm"), ("_post", "mel_post_norm"), ("_fed", "mel_norm_fed")):
         if key in out:
             diff = out[key] - target
             stats[f"l1{name}"] = masked(diff.abs())

@@ -182,8 +182,8 @@ class TTSModel(TextInputMixin, nn.Module):
         ``self_feed`` > 0 adds a second decoder pass (scheduled sampling, as in two-pass training of parallel
         decoders): each input frame is, with probability ``self_feed`` (drawn from torch's global generator), the
         first pass's own prediction instead of the target, so that the decoder learns to continue from frames
-        like those it makes when it runs free. Its predictions are returned as ``mel_norm_fed`` /
-        ``mel_post_norm_fed`` (b, 100, t).
+        like those it makes when it runs free. Its predictions before the postnet (the postnet learns from the first
+        pass) are returned as ``mel_norm_fed`` (b, 100, t).
         """
         if mel.ndim != 3 or mel.shape[1] != self.config.n_mels:
             raise ValueError(f"mel must have shape (b, {self.config.n_mels}, t), got {tuple(mel.shape)}")
@@ -203,11 +203,8 @@ class TTSModel(TextInputMixin, nn.Module):
         if self_feed > 0:
             own = out["mel"].detach()
             pick = torch.rand(own.shape[:2], device=own.device)[..., None] < self_feed
-            second = self.decoder(torch.where(pick, own, frames), cond, mel_lens)
-            fed = {
-                "mel_norm_fed": rearrange(second["mel"], "b t c -> b c t"),
-                "mel_post_norm_fed": rearrange(second["mel_post"], "b t c -> b c t"),
-            }
+            second = self.decoder.decode(self.decoder.shift_targets(torch.where(pick, own, frames)), cond)
+            fed = {"mel_norm_fed": rearrange(second, "b t c -> b c t")}
         return {
             **fed,
             "mel_norm": rearrange(out["mel"], "b t c -> b c t"),

@@ -75,6 +75,7 @@ def write_demo_corpus(
     utts_per_speaker: int = 150,
     seed: int = 0,
     sample_rate: int = 24000,
+    first_speaker: int = 0,
 ) -> Path:
     """Write the demo corpus to ``out_dir`` and return ``out_dir``.
 
@@ -82,6 +83,9 @@ def write_demo_corpus(
     and ``metadata.csv`` with rows ``wavs/<file>.flac|<text>|<speaker>`` (no header, paths relative to
     ``out_dir``). Speakers come from ``list_speakers(num_speakers, seed)``; each utterance is its own sentence from
     ``generate_utterances(num_speakers * utts_per_speaker, seed)``, speaker ``i`` taking the ``i``-th block.
+    ``first_speaker`` > 0 writes only speakers ``first_speaker`` .. ``num_speakers - 1`` (with the same voices and
+    sentences as in the whole corpus): e.g. voices and sentences that a corpus of the first ``first_speaker``
+    speakers never had.
 
     The metadata text is the raw written sentence (digits, ``$12``, ``7:45 p.m.``), for the text normaliser to
     expand. espeak-ng is NOT given that raw text: it misreads money, years and some clock times, so it speaks
@@ -90,10 +94,10 @@ def write_demo_corpus(
     Idempotent: the parameters are kept in ``demo_corpus.json``, written last; when it and ``metadata.csv`` exist
     with the same parameters, nothing is done. Deterministic: the same arguments give byte-identical files.
     """
-    if num_speakers < 1 or utts_per_speaker < 1 or sample_rate < 8000:
+    if num_speakers < 1 or utts_per_speaker < 1 or sample_rate < 8000 or not 0 <= first_speaker < num_speakers:
         raise ValueError(
-            f"write_demo_corpus needs num_speakers >= 1, utts_per_speaker >= 1 and sample_rate >= 8000, got "
-            f"{num_speakers}, {utts_per_speaker}, {sample_rate}"
+            f"write_demo_corpus needs num_speakers >= 1, utts_per_speaker >= 1, sample_rate >= 8000 and "
+            f"0 <= first_speaker < num_speakers, got {num_speakers}, {utts_per_speaker}, {sample_rate}, {first_speaker}"
         )
     out_dir = Path(out_dir)
     params = {
@@ -102,6 +106,7 @@ def write_demo_corpus(
         "utts_per_speaker": utts_per_speaker,
         "seed": seed,
         "sample_rate": sample_rate,
+        **({"first_speaker": first_speaker} if first_speaker else {}),
     }
     params_path = out_dir / _PARAMS_FILE
     metadata_path = out_dir / _METADATA_FILE
@@ -113,8 +118,8 @@ def write_demo_corpus(
     wav_dir = out_dir / "wavs"
     wav_dir.mkdir(parents=True, exist_ok=True)
     params_path.unlink(missing_ok=True)  # an interrupted run must not look finished
-    speakers = list_speakers(num_speakers, seed)
-    sentences = generate_utterances(num_speakers * utts_per_speaker, seed)
+    speakers = list_speakers(num_speakers, seed)[first_speaker:]
+    sentences = generate_utterances(num_speakers * utts_per_speaker, seed)[first_speaker * utts_per_speaker :]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one short clip at a time: extra threads only slow the resampler down
     try:
