@@ -210,19 +210,17 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if written else 2
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``tts-synthesize``; returns the exit code (0 ok, 2 user error)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _check_args(parser, args)
-    handler = logging.StreamHandler(sys.stderr)  # the vocoder's Griffin-Lim fallback notice
+def _guarded(run, args: argparse.Namespace) -> int:
+    """Run a command; a user error prints one line and returns 2, Ctrl-C returns 130. Log lines of the tts
+    package (e.g. the vocoder's Griffin-Lim fallback notice) go to stderr meanwhile."""
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logger = logging.getLogger("tts")
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        return _run(args)
+        return run(args)
     except (CLIError, *USER_ERRORS) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -232,6 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``tts-synthesize``; returns the exit code (0 ok, 2 user error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, args)
+    return _guarded(_run, args)
 
 
 def build_evaluate_parser() -> argparse.ArgumentParser:
@@ -319,15 +325,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def evaluate_main(argv: list[str] | None = None) -> int:
     """Entry point of ``tts-evaluate``; returns the exit code (0 ok, 2 user error)."""
-    args = build_evaluate_parser().parse_args(argv)
-    try:
-        return _evaluate(args)
-    except (CLIError, *USER_ERRORS) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return _guarded(_evaluate, build_evaluate_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from scraps.evaluation.driver import rounded
+
 COLUMNS = (  # summary key, header, format
     ("scraps_score", "SCRAPS score", "{:.3f}"),
     ("recall_at_1", "recall@1 (32-way)", "{:.3f}"),
@@ -16,16 +18,6 @@ COLUMNS = (  # summary key, header, format
     ("hit_cap", "at cap", "{}"),
     ("wer", "WER", "{:.3f}"),
 )
-
-
-def _rounded(x: Any) -> Any:
-    if isinstance(x, float):
-        return round(x, 5)
-    if isinstance(x, dict):
-        return {k: _rounded(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_rounded(v) for v in x]
-    return x
 
 
 def markdown(report: dict[str, Any], title: str = "TTS evaluation") -> str:
@@ -80,7 +72,7 @@ def write_report(report: dict[str, Any], out_dir: str | Path, references: list[t
     mels = report.get("_mels")
     public = {k: v for k, v in report.items() if not k.startswith("_")}
     paths = [out / "report.json", out / "report.md"]
-    paths[0].write_text(json.dumps(_rounded(public), indent=1, ensure_ascii=False) + "\n")
+    paths[0].write_text(json.dumps(rounded(public), indent=1, ensure_ascii=False) + "\n")
     paths[1].write_text(markdown(public, title))
     if mels and references and n_plots > 0:
         k = min(n_plots, len(mels))

@@ -186,15 +186,15 @@ def evaluate(
             "n_pairs": len(all_wer),
             "pairs": {"score": all_scores, "wer": all_wer},
         }
-    return _rounded(report)
+    return rounded(report)
 
 
-def _rounded(x: Any) -> Any:
+def rounded(x: Any) -> Any:
     """Floats rounded to 6 decimals throughout (stable, readable JSON)."""
     if isinstance(x, float):
         return round(x, 6)
     if isinstance(x, dict):
-        return {k: _rounded(v) for k, v in x.items()}
+        return {k: rounded(v) for k, v in x.items()}
     if isinstance(x, list):
-        return [_rounded(v) for v in x]
+        return [rounded(v) for v in x]
     return x
