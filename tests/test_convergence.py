@@ -76,7 +76,9 @@ def test_speedup_over_seeds_and_runs_that_never_reach(arms, tmp_path):
     assert score["seconds"]["scratch"]["mean"] == pytest.approx(110.0)
     recall = result["thresholds"]["recall@1 >= 0.9"]
     assert recall["steps"]["scratch"]["reached"] == 2 and recall["per_run"]["scratch"][1] is None
-    assert recall["speedup"] is None  # a scratch seed never got there: no number
+    assert recall["speedup"] is None  # a scratch seed never got there: no number, but a lower bound
+    # scratch steps 500, 400 and (never: more than its last, 600); SCRAPS 200, 200, 100
+    assert recall["speedup_more_than"] == pytest.approx(500 / (500 / 3)) and recall["ranges_apart"]
     loss = result["thresholds"]["scratch's final loss"]
     assert loss["condition"] == "loss <= 1.8"  # mean of the scratch runs' final losses (1.8, 1.82, 1.78)
     assert loss["steps"]["scratch"]["reached"] == 2  # seed 1 ends above the mean
@@ -94,8 +96,14 @@ def test_a_threshold_no_run_reaches_says_so(arms):
         text = "".join(json.dumps({**r, "scraps_score": 0.3}) + "\n" for r in rows)
         (run / "validation.jsonl").write_text(text)
     result = compare(arms)
-    assert result["thresholds"]["SCRAPS score >= 0.6"]["speedup"] is None
-    assert "not reached (0 of 1)" in markdown(result)
+    score = result["thresholds"]["SCRAPS score >= 0.6"]
+    assert score["speedup"] is None and score["speedup_more_than"] == pytest.approx(600 / 200)
+    assert "not reached (0 of 1)" in markdown(result) and "> 3x" in markdown(result)
+    for run in arms["scraps"]:  # neither arm gets there: no number at all
+        rows = [json.loads(line) for line in (run / "validation.jsonl").read_text().splitlines()]
+        (run / "validation.jsonl").write_text("".join(json.dumps({**r, "scraps_score": 0.3}) + "\n" for r in rows))
+    score = compare(arms)["thresholds"]["SCRAPS score >= 0.6"]
+    assert score["speedup"] is None and score["speedup_more_than"] is None and not score["ranges_apart"]
 
 
 def test_runs_that_differ_in_more_than_init_and_seed_are_refused(arms, tmp_path):

@@ -6,7 +6,9 @@ the initialisation and the seed. For every threshold (:data:`THRESHOLDS`, plus t
 teacher-forced loss) and every run it finds the first validation step from which the figure stays on the good
 side of the threshold at every later validation ("reached and held"), and the training wall time
 (``train_seconds``) at that step. Per arm: mean and range over runs; ``speedup`` = mean scratch steps / mean
-SCRAPS steps when every run of both arms got there. A run that never gets there is reported as such.
+SCRAPS steps when every run of both arms got there. A run that never gets there is reported as such; when only
+scratch runs miss a threshold, ``speedup_more_than`` bounds the speedup from below (a scratch run that never got
+there counts with its last validation step, which it would have needed more than).
 """
 from __future__ import annotations
 
@@ -144,14 +146,21 @@ def compare(arms: dict[str, Sequence[str | Path]]) -> dict[str, Any]:
         per_run = {a: [reached_and_held(rows, th.key, th.met) for _, _, rows in runs[a]] for a in ARMS}
         steps = {a: _stats([r["step"] if r else None for r in per_run[a]]) for a in ARMS}
         seconds = {a: _stats([r["seconds"] if r else None for r in per_run[a]]) for a in ARMS}
-        complete = all(steps[a]["reached"] == steps[a]["runs"] for a in ARMS)
+        scraps_done = steps["scraps"]["reached"] == steps["scraps"]["runs"]
+        scratch_done = steps["scratch"]["reached"] == steps["scratch"]["runs"]
+        # a scratch run that never got there would have needed more than its last step
+        at_least = [r["step"] if r else int(rows[-1]["step"]) for r, (_, _, rows) in zip(per_run["scratch"],
+                                                                                          runs["scratch"])]
         result["thresholds"][th.name] = {
             "condition": th.describe(),
             "per_run": per_run,
             "steps": steps,
             "seconds": seconds,
-            "speedup": steps["scratch"]["mean"] / steps["scraps"]["mean"] if complete else None,
-            "ranges_apart": complete and steps["scraps"]["max"] < steps["scratch"]["min"],
+            "speedup": steps["scratch"]["mean"] / steps["scraps"]["mean"] if scraps_done and scratch_done else None,
+            "speedup_more_than": (sum(at_least) / len(at_least) / steps["scraps"]["mean"]
+                                  if scraps_done and not scratch_done else None),  # fmt: skip
+            "ranges_apart": scraps_done and steps["scraps"]["max"] < min(
+                (r["step"] if r else float("inf") for r in per_run["scratch"]), default=float("inf")),
         }
     return result
 
@@ -162,6 +171,16 @@ def _fmt(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
+def _short(path: str | None) -> str:
+    """A path relative to the current folder when it lies below it, else as given."""
+    if not path:
+        return "?"
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
 def _arm_cell(s: dict[str, Any]) -> str:
     if s["reached"] == 0:
         return f"not reached (0 of {s['runs']})"
@@ -169,12 +188,20 @@ def _arm_cell(s: dict[str, Any]) -> str:
     return text if s["reached"] == s["runs"] else f"{text}, {s['reached']} of {s['runs']} runs"
 
 
+def _speedup(t: dict[str, Any]) -> str:
+    if t["speedup"]:
+        return f"{_fmt(t['speedup'])}x"
+    if t["speedup_more_than"]:
+        return f"> {_fmt(t['speedup_more_than'])}x"
+    return "n/a"
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The thresholds table: steps (mean and range over runs), training seconds, speedup."""
     n = {a: len(result["arms"][a]) for a in ARMS}
     lines = [
-        f"Runs: {n['scratch']} from scratch, {n['scraps']} initialised from SCRAPS (`{result['scraps_export']}`). "
-        f"A threshold counts when {result['definition']}.",
+        f"Runs: {n['scratch']} from scratch, {n['scraps']} initialised from SCRAPS "
+        f"(`{_short(result['scraps_export'])}`). Step: the {result['definition']}.",
         "",
         "| threshold | scratch: step | SCRAPS init: step | scratch: seconds | SCRAPS init: seconds | speedup "
         "(steps) | ranges apart |",
@@ -184,7 +211,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(
             f"| {name} (`{t['condition']}`) | {_arm_cell(t['steps']['scratch'])} | {_arm_cell(t['steps']['scraps'])} "
             f"| {_arm_cell(t['seconds']['scratch'])} | {_arm_cell(t['seconds']['scraps'])} "
-            f"| {_fmt(t['speedup']) + 'x' if t['speedup'] else 'n/a'} | {'yes' if t['ranges_apart'] else 'no'} |"
+            f"| {_speedup(t)} | {'yes' if t['ranges_apart'] else 'no'} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -74,16 +74,21 @@ def main() -> None:
                   "Same data, seed, steps and settings (`conf/tts.yaml`); only the phonetic encoder's initialisation",
                   "differs (`--init-from-scraps exp/scraps/export`). Every validation synthesises the first dev",
                   "utterances free-running and scores them with the SCRAPS export (`exp/tts_*/validation.jsonl`;",
-                  "plots of the alignment, the target, the teacher-forced and the free-running mel: `exp/tts_*/plots/`).",
+                  "plots of the alignment, the target, the teacher-forced and the free-running mel:",
+                  "`exp/tts_*/plots/`).",
                   "", cmp_md.read_text().strip(), "", "![convergence](results/convergence.png)", ""]
+    definitions = ""
     for run in ("tts_scratch", "tts_scraps"):
         report = Path("exp") / run / "eval" / "report.md"
         if report.is_file():
             body = report.read_text().strip().split("\n", 1)[1].strip()  # without its title
+            body, _, definitions = body.partition("\nDefinitions:")
             lines += [f"## TTS `{run}` on the test sentences of its voices (stage 5, `tts-evaluate`)", "",
                       f"`tts-evaluate --model exp/{run}/export --cuts data/manifests/cuts_test.jsonl.gz --out "
                       f"exp/{run}/eval --only-model-speakers --scraps exp/scraps/export --vocoder auto --seed 0`", "",
-                      body, ""]
+                      body.strip(), ""]
+    if definitions:
+        lines += ["What the TTS figures mean:", definitions.rstrip(), ""]
     Path("results").mkdir(exist_ok=True)
     for src in (Path("exp/compare/convergence.png"), scraps / "eval" / "corruption.png"):
         if src.is_file():
