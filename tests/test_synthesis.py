@@ -115,6 +115,17 @@ def test_single_text_writes_24khz_16bit_mono(short, tmp_path, capsys):
     assert np.abs(audio).max() > 0
 
 
+def test_pace_scales_every_phoneme(short, tmp_path, capsys):
+    out = tmp_path / "fast.wav"
+    code, _, err = run(capsys, "--model", short, "--text", "Hello there, world.", "--out", out, "--vocoder",
+                       "griffinlim", "--pace", "2")  # fmt: skip
+    assert code == 0, err
+    assert sf.info(str(out)).frames == short_frames(short, "Hello there, world.") // SHORT * HOP_LENGTH  # 1 per id
+    with pytest.raises(SystemExit) as refused:  # argparse refuses it before anything loads
+        run(capsys, "--model", short, "--text", "Hello.", "--out", out, "--pace", "0")
+    assert refused.value.code == 2 and "--pace: expected a positive number" in capsys.readouterr().err
+
+
 def test_text_file_skips_bad_lines_and_writes_the_others(short, tmp_path, capsys):
     lines = tmp_path / "lines.txt"
     lines.write_text("Hello there.\n\n\U0001F600\U0001F389\nA second, good line.\n...\n", encoding="utf-8")

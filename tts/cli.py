@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--batch-size", type=_positive_int, default=8, help="sentences generated together")
     p.add_argument("--seed", type=int, default=0, help="seed for the prenet's inference dropout")
+    p.add_argument("--pace", type=_positive_float, default=1.0,
+                   help="speaking rate: 1.2 makes every phoneme 1.2x shorter, 0.8 longer (default 1.0)")
     p.add_argument(
         "--max-len-ratio", type=_positive_float, default=LengthGuards.max_len_ratio,
         help="cap on generated frames per phoneme id (a sentence reaching it is reported)",
@@ -174,7 +176,7 @@ def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     synth = Synthesizer.from_pretrained(
         args.model, vocoder=args.vocoder, device=args.device, guards=LengthGuards(max_len_ratio=args.max_len_ratio),
-        quantize=args.quantize,
+        quantize=args.quantize, pace=args.pace,
     )  # fmt: skip
     speaker = synth.speaker_id(args.speaker)
     weights = " with int8 weights" if args.quantize == "int8" else ""

@@ -208,7 +208,8 @@ def quantize_int8(model: TTSModel, vocoder: Vocoder) -> tuple[TTSModel, Vocoder]
 class Synthesizer:
     """Text -> 24 kHz waveform with a TTS export, its text frontend and a vocoder.
 
-    ``max_tokens`` bounds the phoneme tokens per generated chunk (LJSpeech sentences reach about 160).
+    ``max_tokens`` bounds the phoneme tokens per generated chunk (LJSpeech sentences reach about 160); ``pace``
+    scales the speaking rate (1.2: every phoneme 1.2x shorter).
     """
 
     sample_rate = SAMPLE_RATE
@@ -221,7 +222,10 @@ class Synthesizer:
         *,
         guards: LengthGuards | None = None,
         max_tokens: int = 200,
+        pace: float = 1.0,
     ) -> None:
+        if not pace > 0:
+            raise SynthesisError(f"pace must be positive (1.0 is the trained rate), got {pace}")
         if model.vocab is None or model.speakers is None:
             raise ValueError("the model needs .vocab and .speakers: load it with TTSModel.from_pretrained")
         if not 1 <= max_tokens <= model.config.encoder.max_len - 2:
@@ -231,6 +235,7 @@ class Synthesizer:
         self.vocoder = vocoder
         self.guards = guards or LengthGuards()
         self.max_tokens = max_tokens
+        self.pace = pace
         self.device = next(model.parameters()).device
 
     @classmethod
@@ -243,6 +248,7 @@ class Synthesizer:
         guards: LengthGuards | None = None,
         max_tokens: int = 200,
         quantize: str | None = None,
+        pace: float = 1.0,
     ) -> Synthesizer:
         """Load a TTS export (its text frontend config included) and a vocoder (see :func:`load_vocoder`).
 
@@ -261,7 +267,7 @@ class Synthesizer:
         model, vocoder = model.to(device), vocoder.to(device)
         if quantize == "int8":
             model, vocoder = quantize_int8(model, vocoder)
-        return cls(model, frontend, vocoder, guards=guards, max_tokens=max_tokens)
+        return cls(model, frontend, vocoder, guards=guards, max_tokens=max_tokens, pace=pace)
 
     @property
     def speakers(self) -> list[str]:
@@ -341,7 +347,7 @@ class Synthesizer:
         ).to(self.device)
         speakers = torch.full((len(ids_list),), speaker, dtype=torch.long, device=self.device)
         with torch.inference_mode():
-            mel, lengths, hit_cap = generate_guarded(self.model, ids, id_lens, speakers, self.guards)
+            mel, lengths, hit_cap = generate_guarded(self.model, ids, id_lens, speakers, self.guards, self.pace)
             audio = self.vocoder(mel, lengths).float().cpu()
         waves = [audio[k, : n * HOP_LENGTH].numpy() for k, n in enumerate(lengths.tolist())]
         return waves, hit_cap.tolist()
