@@ -245,7 +245,9 @@ def plot(result: dict[str, Any], path: str | Path) -> None:
             ax.fill_between(steps, [min(v) for v in values], [max(v) for v in values], color=colors[arm], alpha=0.15)
         ax.set(title=title, xlabel="step")
         ax.grid(alpha=0.3)
-    axes[0].legend()
+    labelled = [ax for ax in axes if ax.get_legend_handles_labels()[1]]
+    if labelled:  # on the first panel that has curves (runs without a SCRAPS scorer have no score)
+        labelled[0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
