@@ -3,7 +3,8 @@
     accelerate launch recipes/train_tts.py --config egs/demo/conf/tts.yaml [--init-from-scraps DIR] [key=value ...]
 
 ``--init-from-scraps DIR`` copies the phonetic encoder of a SCRAPS export (e.g. ``exp/scraps/export``);
-``--freeze-encoder-steps N`` keeps it frozen for the first N steps. Everything else comes from the config.
+``--freeze-encoder-steps N`` keeps it frozen for the first N steps and ``--encoder-lr-scale S`` trains it at S
+times the learning rate from then on. Everything else comes from the config.
 """
 import sys
 
@@ -13,6 +14,7 @@ from tts.task import TTSRecipeConfig, TTSTask
 FLAGS = {
     "--init-from-scraps": ("init_from_scraps", str, "SCRAPS export whose phonetic encoder initialises the TTS"),
     "--freeze-encoder-steps": ("freeze_encoder_steps", int, "keep the copied encoder frozen for N steps"),
+    "--encoder-lr-scale": ("encoder_lr_scale", float, "train the copied encoder at this fraction of the learning rate"),
 }
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ class ScrapsTask:
         )
         self.mel = MelSpectrogram()
         self.model: ScrapsModel | None = None
-        self.frozen: tuple[str, int] | None = None  # nothing is held frozen
+        self.slow_params: tuple[str, int, float] | None = None  # every parameter follows the schedule
         self.val_images: dict[str, Any] = {}  # no images at validation
 
     def build_model(self) -> ScrapsModel:

@@ -218,6 +218,38 @@ def test_tts_init_from_scraps_and_freeze(scraps_run, tiny_corpus, tmp_path):
     assert (tmp_path / "cmp" / "convergence.png").stat().st_size > 1000
 
 
+def test_slow_parameters_are_held_then_scaled():
+    from omegaconf import OmegaConf
+
+    from scraps.training.config import TrainConfig
+    from scraps.training.loop import make_scheduler, param_groups
+
+    model = torch.nn.ModuleDict({"enc": torch.nn.Linear(3, 3), "dec": torch.nn.Linear(3, 3)})
+    tc = OmegaConf.structured(TrainConfig(lr=1.0, warmup_steps=2, max_steps=10))
+    opt = torch.optim.AdamW(param_groups(model, 0.01, "enc."), lr=tc.lr)
+    assert sorted((g["slow"], g["weight_decay"], len(g["params"])) for g in opt.param_groups) == [
+        (False, 0.0, 1), (False, 0.01, 1), (True, 0.0, 1), (True, 0.01, 1)]
+    sched = make_scheduler(opt, tc, frozen_until=4, slow_scale=0.1)
+    rates = []
+    for _ in range(6):
+        rates.append({g["slow"]: g["lr"] for g in opt.param_groups})
+        opt.step()
+        sched.step()
+    assert all(r[True] == 0.0 and r[False] > 0 for r in rates[:4])  # held at 0 until step 4
+    assert all(r[True] == pytest.approx(0.1 * r[False]) and r[False] > 0 for r in rates[4:])  # then a tenth
+
+
+def test_encoder_lr_scale_needs_a_scraps_encoder(tiny_corpus, tmp_path, capsys):
+    from scraps.training.cli import run_recipe
+    from tts.task import TTSRecipeConfig, TTSTask
+
+    argv = ["--config", str(REPO / "egs" / "demo" / "conf" / "tts.yaml"), f"exp_dir={tmp_path / 'x'}",
+            f"data.dir={tiny_corpus}", "data.speakers=null", "encoder_lr_scale=0.1"]
+    assert run_recipe("test", TTSRecipeConfig, TTSTask, argv, {}) == 2
+    err = capsys.readouterr().err.strip()
+    assert "encoder_lr_scale need --init-from-scraps" in err and len(err.splitlines()) == 1
+
+
 def test_tts_recipe_refuses_a_mismatched_scraps_export(scraps_run, tiny_corpus, tmp_path):
     proc = subprocess.run(
         [sys.executable, str(REPO / "recipes" / "train_tts.py"), "--config", str(REPO / "egs" / "demo" / "conf" /

@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 import yaml
 
 # Settings that define a run's initialisation, seed and location: the only ones allowed to differ.
-FREE_KEYS = {"exp_dir", "init_from_scraps", "freeze_encoder_steps", "train.seed"}
+FREE_KEYS = {"exp_dir", "init_from_scraps", "freeze_encoder_steps", "encoder_lr_scale", "train.seed"}
 ARMS = ("scratch", "scraps")
 
 

@@ -50,6 +50,7 @@ class TTSRecipeConfig:
     # SCRAPS export whose phonetic encoder initialises ours
     init_from_scraps: Optional[str] = field(default=None, metadata=PATH)
     freeze_encoder_steps: int = 0            # keep the copied encoder frozen for the first N steps
+    encoder_lr_scale: float = 1.0            # then train it at this fraction of the learning rate
     data: DataConfig = field(default_factory=DataConfig)
     model: TTSModelSection = field(default_factory=TTSModelSection)
     loss: TTSLossConfig = field(default_factory=TTSLossConfig)
@@ -77,13 +78,18 @@ class TTSTask:
         self.copied: list[str] = []
         self.judge = None
         self.val_images: dict[str, object] = {}
-        if cfg.init_from_scraps is None and cfg.freeze_encoder_steps > 0:
-            raise ValueError("freeze_encoder_steps > 0 needs --init-from-scraps (a random encoder would stay random)")
+        if cfg.init_from_scraps is None and (cfg.freeze_encoder_steps > 0 or cfg.encoder_lr_scale != 1.0):
+            raise ValueError("freeze_encoder_steps and encoder_lr_scale need --init-from-scraps (they slow the copied "
+                             "encoder; a random one would stay random)")
+        if cfg.encoder_lr_scale < 0:
+            raise ValueError(f"encoder_lr_scale={cfg.encoder_lr_scale}: must be >= 0")
 
-    # the loop keeps the parameters under this prefix frozen (learning rate 0) until this step
+    # the loop holds the encoder at learning rate 0 until the step, then trains it at the scaled rate
     @property
-    def frozen(self) -> tuple[str, int] | None:
-        return ("phonetic_encoder.", self.cfg.freeze_encoder_steps) if self.cfg.freeze_encoder_steps else None
+    def slow_params(self) -> tuple[str, int, float] | None:
+        if self.cfg.freeze_encoder_steps == 0 and self.cfg.encoder_lr_scale == 1.0:
+            return None
+        return "phonetic_encoder.", self.cfg.freeze_encoder_steps, self.cfg.encoder_lr_scale
 
     def build_model(self) -> TTSModel:
         self.model = TTSModel(model_config(TTSConfig, self.cfg.model, vocab_size=len(self.vocab),

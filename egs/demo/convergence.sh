@@ -13,6 +13,11 @@
 #   ./convergence.sh                      # everything; a rerun skips finished runs
 #   ./convergence.sh --settings "small"   # one setting
 #   ./convergence.sh --seeds "0 1" --steps 400
+#   ./convergence.sh --settings small --probes "frozen slowenc"   # probes beside the setting's scratch runs
+#
+# Probes (each compared with the same setting's scratch runs, in exp/convergence/<setting>/compare_<probe>/):
+#   frozen    the SCRAPS encoder copied and never trained (learning rate 0 for all steps)
+#   slowenc   the SCRAPS encoder copied and trained at a tenth of the learning rate
 #
 # Output: exp/convergence/<setting>/{scratch,scraps}_s<seed>/ (runs), exp/convergence/<setting>/compare/ and
 # CONVERGENCE.md (tables and plots, written by local/convergence_report.py).
@@ -22,12 +27,14 @@ cd "$(dirname "$0")"
 settings="small full unseen"
 seeds="0 1 2"
 steps=800
+probes=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --settings) settings="$2"; shift 2 ;;
     --seeds) seeds="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --probes) probes="$2"; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "convergence.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -53,15 +60,50 @@ declare -A overrides=(
 )
 common="train.max_steps=$steps train.val_every=100 train.ckpt_every=$steps val.scraps_scorer=exp/scraps/export"
 
+# arm -> how its encoder starts and learns
+declare -A arms=(
+  [scratch]=""
+  [scraps]="--init-from-scraps exp/scraps/export"
+  [frozen]="--init-from-scraps exp/scraps/export --freeze-encoder-steps $steps"
+  [slowenc]="--init-from-scraps exp/scraps/export --encoder-lr-scale 0.1"
+)
+
 train() {  # setting arm seed
   local dir=$root/$1/$2_s$3
   [ -f $dir/export/model.safetensors ] && return 0
-  local init=""
-  [ "$2" = scraps ] && init="--init-from-scraps exp/scraps/export"
+  [ -n "${arms[$2]+set}" ] || { echo "convergence.sh: unknown arm $2 (scratch scraps frozen slowenc)" >&2; return 1; }
   mkdir -p $root/$1
   python ../../recipes/train_tts.py --config conf/tts.yaml exp_dir=$dir train.seed=$3 ${overrides[$1]} $common \
-    $init > $dir.log 2>&1 || { echo "training $dir failed; see $dir.log" >&2; return 1; }
+    ${arms[$2]} > $dir.log 2>&1 || { echo "training $dir failed; see $dir.log" >&2; return 1; }
 }
+runs() {  # setting arm: the run folders of every seed
+  for s in $seeds; do echo -n "$root/$1/$2_s$s "; done
+}
+
+if [ -n "$probes" ]; then
+  for setting in $settings; do
+    # two runs at a time, one per core; the scratch runs are the grid's own (trained here if missing)
+    jobs=()
+    for seed in $seeds; do
+      for arm in scratch $probes; do
+        [ -f $root/$setting/${arm}_s$seed/export/model.safetensors ] || jobs+=("$arm $seed")
+      done
+    done
+    for ((i = 0; i < ${#jobs[@]}; i += 2)); do
+      log "$setting: ${jobs[i]}${jobs[i+1]:+ and ${jobs[i+1]}}"
+      train $setting ${jobs[i]} & a=$!
+      [ -n "${jobs[i+1]:-}" ] && { train $setting ${jobs[i+1]} & b=$!; wait $b; }
+      wait $a
+    done
+    for probe in $probes; do
+      python ../../recipes/compare_convergence.py --scratch $(runs $setting scratch) --scraps $(runs $setting $probe) \
+        --out $root/$setting/compare_$probe
+    done
+  done
+  python local/convergence_report.py --root $root
+  log "done"
+  exit 0
+fi
 
 for setting in $settings; do
   for seed in $seeds; do
@@ -70,9 +112,8 @@ for setting in $settings; do
     train $setting scraps $seed & b=$!
     wait $a && wait $b
   done
-  scratch=$(for s in $seeds; do echo -n "$root/$setting/scratch_s$s "; done)
-  scraps=$(for s in $seeds; do echo -n "$root/$setting/scraps_s$s "; done)
-  python ../../recipes/compare_convergence.py --scratch $scratch --scraps $scraps --out $root/$setting/compare
+  python ../../recipes/compare_convergence.py --scratch $(runs $setting scratch) --scraps $(runs $setting scraps) \
+    --out $root/$setting/compare
 done
-python local/convergence_report.py --root $root --settings $settings
+python local/convergence_report.py --root $root
 log "done"

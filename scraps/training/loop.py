@@ -42,9 +42,10 @@ log = logging.getLogger("scraps.train")
 class Task(Protocol):
     """What a training stage provides to :func:`train` (:class:`scraps.task.ScrapsTask`, :class:`tts.task.TTSTask`)."""
 
-    frozen: tuple[str, int] | None
-    """(parameter-name prefix, step): the parameters under the prefix keep learning rate 0 until the step; None:
-    nothing is frozen. Read once, after :meth:`build_model`."""
+    slow_params: tuple[str, int, float] | None
+    """(parameter-name prefix, step, scale): the parameters under the prefix keep learning rate 0 until the step
+    and then learn at ``scale`` times the schedule's rate; None: every parameter follows the schedule. Read once,
+    after :meth:`build_model`."""
 
     val_images: dict[str, Any]
     """Images (H, W, 3) uint8 by TensorBoard tag, from the latest :meth:`validate`; logged after each validation."""
@@ -146,31 +147,32 @@ def lr_lambda(warmup: int, total: int, min_ratio: float):
     return f
 
 
-def param_groups(model: nn.Module, weight_decay: float, frozen_prefix: str | None = None) -> list[dict]:
+def param_groups(model: nn.Module, weight_decay: float, slow_prefix: str | None = None) -> list[dict]:
     """AdamW groups: no decay for norms, biases, position scales, the logit scale (all tensors of rank < 2).
 
-    Parameters whose names start with ``frozen_prefix`` go in groups of their own (marked ``frozen``), so that
-    the schedule can hold their learning rate at 0 for a while.
+    Parameters whose names start with ``slow_prefix`` go in groups of their own (marked ``slow``), so that the
+    schedule can hold their learning rate at 0 for a while and scale it after.
     """
     groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for name, p in model.named_parameters():
         if p.requires_grad:
-            frozen = bool(frozen_prefix) and name.startswith(frozen_prefix)
-            groups.setdefault((frozen, p.ndim >= 2), []).append(p)
+            slow = bool(slow_prefix) and name.startswith(slow_prefix)
+            groups.setdefault((slow, p.ndim >= 2), []).append(p)
     return [
-        {"params": ps, "weight_decay": weight_decay if decay else 0.0, "frozen": frozen}
-        for (frozen, decay), ps in sorted(groups.items())
+        {"params": ps, "weight_decay": weight_decay if decay else 0.0, "slow": slow}
+        for (slow, decay), ps in sorted(groups.items())
     ]
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, tc: DictConfig, frozen_until: int = 0):
-    """Warmup + cosine for every group; groups marked ``frozen`` get learning rate 0 before ``frozen_until``."""
+def make_scheduler(optimizer: torch.optim.Optimizer, tc: DictConfig, frozen_until: int = 0, slow_scale: float = 1.0):
+    """Warmup + cosine for every group; groups marked ``slow`` get learning rate 0 before ``frozen_until`` and
+    ``slow_scale`` times the schedule from then on."""
     base = lr_lambda(tc.warmup_steps, tc.max_steps, tc.min_lr_ratio)
 
-    def held(step: int) -> float:
-        return 0.0 if step < frozen_until else base(step)
+    def slow(step: int) -> float:
+        return 0.0 if step < frozen_until else slow_scale * base(step)
 
-    fns = [held if g.get("frozen") else base for g in optimizer.param_groups]
+    fns = [slow if g.get("slow") else base for g in optimizer.param_groups]
     return torch.optim.lr_scheduler.LambdaLR(optimizer, fns)
 
 
@@ -235,11 +237,11 @@ def train(task: Task, cfg: DictConfig, *, resume: bool = True) -> Path:
     set_seed(tc.seed)
 
     model = task.build_model()
-    frozen = task.frozen
+    slow_prefix, frozen_until, slow_scale = task.slow_params or (None, 0, 1.0)
     optimizer = torch.optim.AdamW(
-        param_groups(model, tc.weight_decay, frozen[0] if frozen else None), lr=tc.lr, betas=tuple(tc.betas)
+        param_groups(model, tc.weight_decay, slow_prefix), lr=tc.lr, betas=tuple(tc.betas)
     )
-    scheduler = make_scheduler(optimizer, tc, frozen[1] if frozen else 0)
+    scheduler = make_scheduler(optimizer, tc, frozen_until, slow_scale)
     state = TrainState()
     if resume:
         state = _resume(model, optimizer, scheduler, ckpt_root, cfg) or state

@@ -10,6 +10,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+PROBES = {
+    "frozen": "SCRAPS encoder copied and never trained (`--freeze-encoder-steps` = all steps)",
+    "slowenc": "SCRAPS encoder copied and trained at a tenth of the learning rate (`--encoder-lr-scale 0.1`)",
+}
 SETTINGS = {
     "small": "the 3 demo TTS voices, 80 training sentences each",
     "full": "the 3 demo TTS voices, all their training sentences",
@@ -52,6 +56,18 @@ def main() -> None:
                 lines.append(f"- `{Path(run).name}`: {shown}")
         shutil.copyfile(cmp_dir / "convergence.png", Path("results") / f"convergence_{setting}.png")
         lines += ["", f"![{setting}](results/convergence_{setting}.png)", ""]
+        for probe, what in PROBES.items():
+            probe_dir = Path(args.root) / setting / f"compare_{probe}"
+            if not (probe_dir / "comparison.json").is_file():
+                continue
+            seeds = " ".join(Path(r).name.rsplit("_s", 1)[1]
+                             for r in json.loads((probe_dir / "comparison.json").read_text())["arms"]["scraps"])
+            lines += [f"### Probe `{probe}` ({setting}): {what}", "",
+                      f"`./convergence.sh --settings {setting} --seeds \"{seeds}\" --probes {probe}`; the 'SCRAPS init' "
+                      "columns are the probe's runs, the scratch runs are the setting's own.", "",
+                      (probe_dir / "comparison.md").read_text().strip(), ""]
+            shutil.copyfile(probe_dir / "convergence.png", Path("results") / f"convergence_{setting}_{probe}.png")
+            lines += [f"![{setting}, {probe}](results/convergence_{setting}_{probe}.png)", ""]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
 
