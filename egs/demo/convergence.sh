@@ -8,7 +8,8 @@
 #            all their training sentences
 #
 # SCRAPS is pretrained once, by run.sh (stages 0-2), on the 8 demo voices: more data than any TTS run here sees.
-# Not part of make demo: about 2.5 hours on a 2-core CPU (18 runs, two side by side, one core each).
+# Not part of make demo: about 1.8 hours on an idle 2-core CPU (18 runs, two side by side, one core each: 12 minutes
+# a pair); a probe adds about 6 minutes a seed.
 #
 #   ./convergence.sh                      # everything; a rerun skips finished runs
 #   ./convergence.sh --settings "small"   # one setting
