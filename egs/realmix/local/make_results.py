@@ -40,7 +40,7 @@ def timings(path: Path) -> list[str]:
             rows[(fields[0], fields[1])] = fields[2:]
     out = ["## Wall time per stage (`exp/timings.tsv`)", "",
            "CPU seconds where run.sh recorded them: the stage's own processes, and every other process of the machine",
-           "meanwhile (other people's jobs share these 2 cores; the stage ran under `nice -n 10`).", "",
+           "meanwhile (other jobs shared these 2 cores during some stages).", "",
            "| stage | real data (%) | wall s | own CPU s | others' CPU s |", "|---|---|---|---|---|"]
     for (stage, shares), values in sorted(rows.items(), key=lambda kv: (int(kv[0][0].split()[0]), kv[0][1])):
         wall = float(values[0])
