@@ -60,3 +60,20 @@ def test_recipe_mix_on_real_speech_keeps_the_test_clips_out(ljspeech_subset, fsd
     assert all(s.startswith("fsdd_") for s in report["corpora"]["fsdd"]["speakers"])
     assert all(s.startswith("espeak_") for s in report["corpora"]["espeak"]["speakers"])
     assert report["corpora"]["espeak"]["train"] == len(load_cuts(tiny_corpus, "train"))  # synthetic: always whole
+
+
+def test_results_label_a_variant_by_the_settings_it_changed(tmp_path, monkeypatch):
+    """make_results.py names a `run.sh --tag` run by the config keys that differ from the plain run of its share."""
+    import yaml
+
+    make_results = recipe_script("make_results")
+    base = {"exp_dir": "exp/scraps_r25", "augment": {"enabled": True, "prob": 0.5}, "train": {"lr": 0.002}}
+    mine = {"exp_dir": "exp/scraps_r25_noaug", "augment": {"enabled": False, "prob": 0.5}, "train": {"lr": 0.001}}
+    for name, config in (("r25", base), ("r25_noaug", mine)):
+        (tmp_path / f"exp/scraps_{name}").mkdir(parents=True)
+        (tmp_path / f"exp/scraps_{name}/config.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.chdir(tmp_path)
+    run = make_results.variant("r25_noaug")
+    assert (run.pct, run.overrides) == ("25", "augment.enabled=false train.lr=0.001")
+    assert run.label == "25 %, augment.enabled=false train.lr=0.001" and run.exp == Path("exp/scraps_r25_noaug")
+    assert make_results.variant("r50_x").label == "50 %, x"  # no configs to compare: the tag names it

@@ -7,13 +7,16 @@
 #   ./run.sh --stage 3 --stop-stage 3          # only SCRAPS training
 #   ./run.sh --nproc 1                         # train in 1 process (default 2: accelerate launch --multi_gpu)
 #   ./run.sh --data-root /path/to/data         # folder holding ljspeech_subset/ and fsdd/ (default ../shared/data)
+#   ./run.sh --stage 3 --fractions 25 --tag noaug --overrides "augment.enabled=false"
+#                                              # a variant: stages 3-5 write exp/scraps_r<pct>_<tag>, its SCRAPS
+#                                              # training takes the key=value overrides after conf/scraps.yaml
 #
 # Stages (each skips work already done; training resumes from its last checkpoint):
 #   0  synthesise the espeak-ng corpus (8 voices x 150, offline) and list FSDD  -> data/espeak/corpus, data/fsdd/list.csv
 #   1  prepare each corpus with the same text frontend (G2P, checks, splits)     -> data/{ljspeech,fsdd,espeak}
 #      LJSpeech: 32 dev + 64 test clips held out by seed 0 (the test split no run trains on)
 #   2  mix the corpora with lhotse (ids and speakers prefixed by corpus)         -> data/mix_r<pct>
-#   3  pretrain SCRAPS on the mix (conf/scraps.yaml)                             -> exp/scraps_r<pct>
+#   3  pretrain SCRAPS on the mix (conf/scraps.yaml)                             -> exp/scraps_r<pct>[_<tag>]
 #   4  evaluate SCRAPS on the held-out LJSpeech clips                            -> exp/scraps_r<pct>/eval
 #   5  SCRAPS score vs pocketsphinx WER under degradations                      -> exp/scraps_r<pct>/intelligibility
 #   6  write RESULTS.md from what stages 3-5 wrote                              -> RESULTS.md, results/
@@ -25,6 +28,8 @@ stage=0
 stop_stage=100
 nproc=2
 fractions="100"
+tag=""
+overrides=""
 data_root=../../../shared/data
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -33,7 +38,9 @@ while [ $# -gt 0 ]; do
     --nproc) nproc="$2"; shift 2 ;;
     --fractions) fractions="$2"; shift 2 ;;
     --data-root) data_root="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$self"; exit 0 ;;
+    --tag) tag="_$2"; shift 2 ;;
+    --overrides) overrides="$2"; shift 2 ;;
+    -h|--help) sed -n '2,22p' "$self"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -60,7 +67,7 @@ all_cpu() { awk '/^cpu /{printf "%d", ($2 + $3 + $4 + $7 + $8 + $9) / 100}' /pro
 current=""
 record() {
   if [ -n "$current" ]; then
-    mkdir -p exp && printf '%s\t%s\t%s\t%s\t%s\n' "$current" "$fractions" "$((SECONDS - t0))" \
+    mkdir -p exp && printf '%s\t%s\t%s\t%s\t%s\n' "$current" "$fractions$tag" "$((SECONDS - t0))" \
       "$(($(own_cpu) - own0))" "$(($(all_cpu) - all0))" >> exp/timings.tsv
     current=""
   fi
@@ -100,31 +107,33 @@ fi
 
 if run_stage 3 scraps; then
   for pct in $fractions; do
-    log "stage 3: pretrain SCRAPS on data/mix_r$pct"
-    launch $repo/recipes/pretrain_scraps.py --config conf/scraps.yaml data.dir="data/mix_r$pct" exp_dir="exp/scraps_r$pct"
+    log "stage 3: pretrain SCRAPS on data/mix_r$pct -> exp/scraps_r$pct$tag ${overrides:+($overrides)}"
+    # shellcheck disable=SC2086  # the overrides are separate key=value words
+    launch $repo/recipes/pretrain_scraps.py --config conf/scraps.yaml data.dir="data/mix_r$pct" \
+      exp_dir="exp/scraps_r$pct$tag" $overrides
   done
 fi
 
 if run_stage 4 evaluate; then
   for pct in $fractions; do
-    log "stage 4: evaluate exp/scraps_r$pct on the held-out LJSpeech clips"
-    scraps evaluate --model "exp/scraps_r$pct/export" --cuts data/ljspeech/cuts_test.jsonl.gz \
-      --out "exp/scraps_r$pct/eval" --seed 0
+    log "stage 4: evaluate exp/scraps_r$pct$tag on the held-out LJSpeech clips"
+    scraps evaluate --model "exp/scraps_r$pct$tag/export" --cuts data/ljspeech/cuts_test.jsonl.gz \
+      --out "exp/scraps_r$pct$tag/eval" --seed 0
   done
 fi
 
 if run_stage 5 intelligibility; then
   for pct in $fractions; do
-    log "stage 5: SCRAPS score against pocketsphinx WER, exp/scraps_r$pct"
+    log "stage 5: SCRAPS score against pocketsphinx WER, exp/scraps_r$pct$tag"
     # the degraded clips are the same for every model: reuse another share's transcripts where there are some
     reuse=()
     for other in exp/scraps_r*/intelligibility/intelligibility.json; do
-      if [ -f "$other" ] && [ "$other" != "exp/scraps_r$pct/intelligibility/intelligibility.json" ]; then
+      if [ -f "$other" ] && [ "$other" != "exp/scraps_r$pct$tag/intelligibility/intelligibility.json" ]; then
         reuse=(--reuse-asr "$other"); break
       fi
     done
-    scraps intelligibility --model "exp/scraps_r$pct/export" --cuts data/ljspeech/cuts_test.jsonl.gz \
-      --out "exp/scraps_r$pct/intelligibility" --asr pocketsphinx --seed 0 "${reuse[@]}"
+    scraps intelligibility --model "exp/scraps_r$pct$tag/export" --cuts data/ljspeech/cuts_test.jsonl.gz \
+      --out "exp/scraps_r$pct$tag/intelligibility" --asr pocketsphinx --seed 0 "${reuse[@]}"
   done
 fi
 

@@ -1,17 +1,24 @@
 """Assemble egs/realmix/RESULTS.md from the runs' outputs (every figure comes from a file a stage wrote).
 
-    python local/make_results.py [--fractions 25 50 100]
+    python local/make_results.py [--fractions 25 50 100] [--variants r25_noaug]
 
-Reads, for each share of the real training data that has been run: data/mix_r<pct>/prepare_report.json,
-exp/scraps_r<pct>/{validation.jsonl, eval/report.json, intelligibility/intelligibility.json}, and exp/timings.tsv.
+Reads, for each share of the real training data that has been run, and for each variant (a run of
+`run.sh --tag`): data/mix_r<pct>/prepare_report.json,
+exp/scraps_<run>/{config.yaml, validation.jsonl, eval/report.json, intelligibility/intelligibility.json}, and
+exp/timings.tsv. A variant's label is its share and the training settings where its config.yaml differs from the
+plain run of that share.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 GOALS = {"r1": 0.90, "fell": 0.91, "snr10": -0.10, "rho": -0.6}
 
@@ -27,6 +34,70 @@ def read_json(path: Path) -> dict | None:
 
 def mark(ok: bool) -> str:
     return "met" if ok else "**missed**"
+
+
+@dataclass
+class Run:
+    name: str     # exp/scraps_<name>
+    pct: str      # share of the real training data (%)
+    label: str    # how the tables name it
+    overrides: str = ""  # key=value settings that differ from the plain run of the share (variants only)
+
+    @property
+    def exp(self) -> Path:
+        return Path(f"exp/scraps_{self.name}")
+
+
+def flat(tree: dict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def variant(name: str) -> Run:
+    """A `run.sh --tag` run, exp/scraps_r<pct>_<tag>, labelled by the settings it changed."""
+    match = re.fullmatch(r"r(\d+)_(\w+)", name)
+    if not match:
+        raise SystemExit(f"make_results.py: variant {name!r} is not r<pct>_<tag>; name it as exp/scraps_<variant>")
+    pct = match.group(1)
+    mine, base = (Path(f"exp/scraps_{n}/config.yaml") for n in (name, f"r{pct}"))
+    changed = ""
+    if mine.is_file() and base.is_file():
+        a, b = flat(yaml.safe_load(mine.read_text())), flat(yaml.safe_load(base.read_text()))
+        changed = " ".join(f"{k}={str(a[k]).lower() if isinstance(a[k], bool) else a[k]}"
+                           for k in sorted(a) if k != "exp_dir" and a[k] != b.get(k))
+    return Run(name, pct, f"{pct} %, {changed or match.group(2)}", changed)
+
+
+def condition_table(runs: list[Run], reports: dict[str, dict]) -> list[str]:
+    """Mean score per condition (and its change from clean) for every run side by side, with the correlations."""
+    done = [r for r in runs if r.name in reports]
+    if not done:
+        return []
+    first = reports[done[0].name]
+    out = ["## How the score responds, by run", "",
+           "Mean SCRAPS score per condition over the 64 held-out clips (mean relative change from the clean pair in "
+           "brackets), mean pocketsphinx WER (the same transcripts for every run), and Spearman(score, WER).", "",
+           "| condition | WER | " + " | ".join(r.label for r in done) + " |",
+           "|---|---|" + "---|" * len(done)]
+    for cond, row in first["conditions"].items():
+        cells = []
+        for r in done:
+            c = reports[r.name]["conditions"][cond]
+            cells.append(f"{c['mean_score']:.3f} ({c['mean_relative_change']:+.0%})")
+        out.append(f"| {cond} | {row['mean_wer']:.2f} | " + " | ".join(cells) + " |")
+    out.append("| **Spearman, all pairs** | | " + " | ".join(
+        f"**{reports[r.name]['spearman_score_wer']:.3f}**" for r in done) + " |")
+    out.append("| Spearman, audio only | | " + " | ".join(
+        f"{reports[r.name]['spearman_audio_only']:.3f}" for r in done) + " |")
+    for kind in first["spearman_by_kind"]:
+        out.append(f"| Spearman, {kind} | | " + " | ".join(
+            f"{reports[r.name]['spearman_by_kind'][kind]:.3f}" for r in done) + " |")
+    return out + [""]
 
 
 def timings(path: Path) -> list[str]:
@@ -54,9 +125,20 @@ def timings(path: Path) -> list[str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fractions", nargs="+", default=["25", "50", "100"], help="shares of real data to report (%%)")
+    p.add_argument("--variants", nargs="*", default=["r25_noaug"],
+                   help="runs of run.sh --tag to report beside them, as r<pct>_<tag>")
     p.add_argument("--out", default="RESULTS.md")
     args = p.parse_args()
-    runs = [pct for pct in args.fractions if Path(f"exp/scraps_r{pct}/validation.jsonl").is_file()]
+    candidates = [Run(f"r{pct}", pct, f"{pct} %") for pct in args.fractions] + [variant(v) for v in args.variants]
+    runs = [r for r in candidates if (r.exp / "validation.jsonl").is_file()]
+    commands = []
+    for r in runs:
+        if r.overrides:
+            commands.append(f"    nice -n 10 ./run.sh --stage 3 --stop-stage 5 --fractions {r.pct} "
+                            f"--tag {r.name.split('_', 1)[1]} --overrides \"{r.overrides}\"   # a variant")
+        else:
+            commands.append(f"    nice -n 10 ./run.sh --stage 2 --stop-stage 5 --fractions {r.pct}"
+                            "   # mix, train, evaluate, ASR check")
     lines = [
         "# Real-speech SCRAPS: results",
         "",
@@ -64,8 +146,7 @@ def main() -> None:
         "the stages wrote. Commands, from `egs/realmix` with the venv active (each stage skips work already done):",
         "",
         "    nice -n 10 ./run.sh --stage 0 --stop-stage 1            # corpora and manifests",
-        *[f"    nice -n 10 ./run.sh --stage 2 --stop-stage 5 --fractions {pct}   # mix, train, evaluate, ASR check"
-          for pct in runs],
+        *commands,
         "    python local/make_results.py",
         "",
         "Test set: the 64 held-out LJSpeech clips (`data/ljspeech/cuts_test.jsonl.gz`, split by seed 0, the same for",
@@ -75,61 +156,63 @@ def main() -> None:
     ]
     if not runs:
         lines.append("No run has finished yet.")
-    else:
+    reports = {r.name: it for r in runs
+               if (it := read_json(r.exp / "intelligibility" / "intelligibility.json")) is not None}
+    if runs:
         lines += ["## Goals on the held-out LJSpeech clips", "",
                   "| real training data | 32-way R@1 p->a | 32-way R@1 a->p | score fell at 20 % phone substitution "
                   "| mean score change at 10 dB SNR | Spearman(score, WER) |",
                   "|---|---|---|---|---|---|",
                   f"| goal | >= {GOALS['r1']} | >= {GOALS['r1']} | >= {GOALS['fell']:.0%} | >= {GOALS['snr10']:.0%} "
                   f"| <= {GOALS['rho']} |"]
-        for pct in runs:
-            ev = read_json(Path(f"exp/scraps_r{pct}/eval/report.json"))
-            it = read_json(Path(f"exp/scraps_r{pct}/intelligibility/intelligibility.json"))
+        for r in runs:
+            ev = read_json(r.exp / "eval" / "report.json")
+            it = reports.get(r.name)
             cells = ["not run"] * 4
             if ev:
-                r, fell = ev["retrieval_32way"], ev["sensitivity"]["0.2"]["fell"]
+                ret, fell = ev["retrieval_32way"], ev["sensitivity"]["0.2"]["fell"]
                 snr = ev["robustness"]["snr_10"]["mean_relative_change"]
-                cells = [f"{r['p2a']['r1']:.3f} ({mark(r['p2a']['r1'] >= GOALS['r1'])})",
-                         f"{r['a2p']['r1']:.3f} ({mark(r['a2p']['r1'] >= GOALS['r1'])})",
+                cells = [f"{ret['p2a']['r1']:.3f} ({mark(ret['p2a']['r1'] >= GOALS['r1'])})",
+                         f"{ret['a2p']['r1']:.3f} ({mark(ret['a2p']['r1'] >= GOALS['r1'])})",
                          f"{fell:.1%} ({mark(fell >= GOALS['fell'])})",
                          f"{snr:+.1%} ({mark(snr >= GOALS['snr10'])})"]
             rho = it["spearman_score_wer"] if it else None
             cells.append("not run" if not it else f"{rho:.3f} ({mark(rho is not None and rho <= GOALS['rho'])})")
-            lines.append(f"| {pct} % | " + " | ".join(cells) + " |")
-        lines += ["", "Retrieval, substitution and noise: `scraps evaluate --model exp/scraps_r<pct>/export --cuts "
-                  "data/ljspeech/cuts_test.jsonl.gz --out exp/scraps_r<pct>/eval --seed 0` (stage 4); the correlation: "
+            lines.append(f"| {r.label} | " + " | ".join(cells) + " |")
+        lines += ["", "Retrieval, substitution and noise: `scraps evaluate --model exp/scraps_<run>/export --cuts "
+                  "data/ljspeech/cuts_test.jsonl.gz --out exp/scraps_<run>/eval --seed 0` (stage 4); the correlation: "
                   "`scraps intelligibility ... --asr pocketsphinx --seed 0` (stage 5).", ""]
 
         lines += ["## Data and training", "",
                   "| real training data | train utterances: LJSpeech / FSDD / espeak-ng | steps | final dev loss "
                   "| dev R@1 p->a / a->p (64: 32 LJSpeech + 32 espeak-ng) |", "|---|---|---|---|---|"]
-        for pct in runs:
-            mix = read_json(Path(f"data/mix_r{pct}/prepare_report.json"))
+        for r in runs:
+            mix = read_json(Path(f"data/mix_r{r.pct}/prepare_report.json"))
             counts = " / ".join(str(mix["corpora"][c].get("train", 0)) for c in ("ljspeech", "fsdd", "espeak")) \
                 if mix else "?"
-            rows = Path(f"exp/scraps_r{pct}/validation.jsonl").read_text().splitlines()
-            v = json.loads(rows[-1])
-            lines.append(f"| {pct} % | {counts} | {v['step']} | {v['loss']:.3f} | {v['r1_p2a']:.3f} / "
+            v = json.loads((r.exp / "validation.jsonl").read_text().splitlines()[-1])
+            lines.append(f"| {r.label} | {counts} | {v['step']} | {v['loss']:.3f} | {v['r1_p2a']:.3f} / "
                          f"{v['r1_a2p']:.3f} |")
         lines.append("")
+        lines += condition_table(runs, reports)
 
-        for pct in runs:
-            md = Path(f"exp/scraps_r{pct}/intelligibility/intelligibility.md")
+        for r in runs:
+            md = r.exp / "intelligibility" / "intelligibility.md"
             if md.is_file():
                 body = md.read_text().strip().split("\n", 1)[1].strip()  # without its own title
-                lines += [f"## SCRAPS score against pocketsphinx WER, {pct} % of the real data", "", body, "",
-                          f"![score against WER](results/score_vs_wer_r{pct}.png)", ""]
-            report = Path(f"exp/scraps_r{pct}/eval/report.md")
+                lines += [f"## SCRAPS score against pocketsphinx WER, {r.label}", "", body, "",
+                          f"![score against WER](results/score_vs_wer_{r.name}.png)", ""]
+            report = r.exp / "eval" / "report.md"
             if report.is_file():
                 body = report.read_text().strip().split("\n", 1)[1].strip()
-                lines += [f"## `scraps evaluate` on the held-out clips, {pct} % of the real data", "", body, ""]
+                lines += [f"## `scraps evaluate` on the held-out clips, {r.label}", "", body, ""]
     lines += timings(Path("exp/timings.tsv"))
 
     Path("results").mkdir(exist_ok=True)
-    for pct in runs:
-        for src, name in ((f"exp/scraps_r{pct}/intelligibility/score_vs_wer.png", f"score_vs_wer_r{pct}.png"),
-                          (f"exp/scraps_r{pct}/eval/corruption.png", f"corruption_r{pct}.png")):
-            if Path(src).is_file():
+    for r in runs:
+        for src, name in ((r.exp / "intelligibility" / "score_vs_wer.png", f"score_vs_wer_{r.name}.png"),
+                          (r.exp / "eval" / "corruption.png", f"corruption_{r.name}.png")):
+            if src.is_file():
                 shutil.copyfile(src, Path("results") / name)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
