@@ -68,7 +68,8 @@ def test_results_label_a_variant_by_the_settings_it_changed(tmp_path, monkeypatc
 
     make_results = recipe_script("make_results")
     base = {"exp_dir": "exp/scraps_r25", "augment": {"enabled": True, "prob": 0.5}, "train": {"lr": 0.002}}
-    mine = {"exp_dir": "exp/scraps_r25_noaug", "augment": {"enabled": False, "prob": 0.5}, "train": {"lr": 0.001}}
+    mine = {"exp_dir": "exp/scraps_r25_noaug", "augment": {"enabled": False, "prob": 0.5}, "train": {"lr": 0.001},
+            "model": {"added_since": 1.0}}  # a key the older run lacks is not a change
     for name, config in (("r25", base), ("r25_noaug", mine)):
         (tmp_path / f"exp/scraps_{name}").mkdir(parents=True)
         (tmp_path / f"exp/scraps_{name}/config.yaml").write_text(yaml.safe_dump(config))

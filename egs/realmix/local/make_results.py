@@ -1,6 +1,6 @@
 """Assemble egs/realmix/RESULTS.md from the runs' outputs (every figure comes from a file a stage wrote).
 
-    python local/make_results.py [--fractions 25 50 100] [--variants r25_noaug]
+    python local/make_results.py [--fractions 25 50 100] [--variants r100_noaug r25_noaug]
 
 Reads, for each share of the real training data that has been run, and for each variant (a run of
 `run.sh --tag`): data/mix_r<pct>/prepare_report.json,
@@ -59,7 +59,10 @@ def flat(tree: dict, prefix: str = "") -> dict[str, object]:
 
 
 def variant(name: str) -> Run:
-    """A `run.sh --tag` run, exp/scraps_r<pct>_<tag>, labelled by the settings it changed."""
+    """A `run.sh --tag` run, exp/scraps_r<pct>_<tag>, labelled by the settings it changed.
+
+    Keys the plain run's config.yaml lacks (settings added to the code after it was trained, at their defaults)
+    are not counted as changes."""
     match = re.fullmatch(r"r(\d+)_(\w+)", name)
     if not match:
         raise SystemExit(f"make_results.py: variant {name!r} is not r<pct>_<tag>; name it as exp/scraps_<variant>")
@@ -69,7 +72,7 @@ def variant(name: str) -> Run:
     if mine.is_file() and base.is_file():
         a, b = flat(yaml.safe_load(mine.read_text())), flat(yaml.safe_load(base.read_text()))
         changed = " ".join(f"{k}={str(a[k]).lower() if isinstance(a[k], bool) else a[k]}"
-                           for k in sorted(a) if k != "exp_dir" and a[k] != b.get(k))
+                           for k in sorted(a) if k != "exp_dir" and k in b and a[k] != b[k])
     return Run(name, pct, f"{pct} %, {changed or match.group(2)}", changed)
 
 
@@ -125,7 +128,7 @@ def timings(path: Path) -> list[str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fractions", nargs="+", default=["25", "50", "100"], help="shares of real data to report (%%)")
-    p.add_argument("--variants", nargs="*", default=["r25_noaug"],
+    p.add_argument("--variants", nargs="*", default=["r100_noaug", "r25_noaug"],
                    help="runs of run.sh --tag to report beside them, as r<pct>_<tag>")
     p.add_argument("--out", default="RESULTS.md")
     args = p.parse_args()
