@@ -67,14 +67,17 @@ def test_results_label_a_variant_by_the_settings_it_changed(tmp_path, monkeypatc
     import yaml
 
     make_results = recipe_script("make_results")
-    base = {"exp_dir": "exp/scraps_r25", "augment": {"enabled": True, "prob": 0.5}, "train": {"lr": 0.002}}
-    mine = {"exp_dir": "exp/scraps_r25_noaug", "augment": {"enabled": False, "prob": 0.5}, "train": {"lr": 0.001},
+    base = {"exp_dir": "exp/scraps_r25", "augment": {"enabled": True, "prob": 0.5},
+            "train": {"lr": 0.002, "val_every": 600}}
+    mine = {"exp_dir": "exp/scraps_r25_noaug", "augment": {"enabled": False, "prob": 0.5},
+            "train": {"lr": 0.001, "val_every": 300},
             "model": {"added_since": 1.0}}  # a key the older run lacks is not a change
     for name, config in (("r25", base), ("r25_noaug", mine)):
         (tmp_path / f"exp/scraps_{name}").mkdir(parents=True)
         (tmp_path / f"exp/scraps_{name}/config.yaml").write_text(yaml.safe_dump(config))
     monkeypatch.chdir(tmp_path)
     run = make_results.variant("r25_noaug")
-    assert (run.pct, run.overrides) == ("25", "augment.enabled=false train.lr=0.001")
+    assert (run.pct, run.overrides) == ("25", "augment.enabled=false train.lr=0.001 train.val_every=300")
+    # the label names what changes the model; the command keeps every override
     assert run.label == "25 %, augment.enabled=false train.lr=0.001" and run.exp == Path("exp/scraps_r25_noaug")
     assert make_results.variant("r50_x").label == "50 %, x"  # no configs to compare: the tag names it

@@ -1,6 +1,6 @@
 """Assemble egs/realmix/RESULTS.md from the runs' outputs (every figure comes from a file a stage wrote).
 
-    python local/make_results.py [--fractions 25 50 100] [--variants r100_noaug r25_noaug]
+    python local/make_results.py [--fractions 25 50 100] [--variants r100_noaug r25_noaug r100_b96]
 
 Reads, for each share of the real training data that has been run, and for each variant (a run of
 `run.sh --tag`): data/mix_r<pct>/prepare_report.json,
@@ -21,6 +21,8 @@ from pathlib import Path
 import yaml
 
 GOALS = {"r1": 0.90, "fell": 0.91, "snr10": -0.10, "rho": -0.6}
+# Settings that do not change the trained model: left out of a variant's label.
+NOT_TRAINING = {"exp_dir", "train.val_every", "train.ckpt_every", "train.log_every"}
 
 
 def head_commit() -> str:
@@ -68,12 +70,14 @@ def variant(name: str) -> Run:
         raise SystemExit(f"make_results.py: variant {name!r} is not r<pct>_<tag>; name it as exp/scraps_<variant>")
     pct = match.group(1)
     mine, base = (Path(f"exp/scraps_{n}/config.yaml") for n in (name, f"r{pct}"))
-    changed = ""
+    diffs: dict[str, object] = {}
     if mine.is_file() and base.is_file():
         a, b = flat(yaml.safe_load(mine.read_text())), flat(yaml.safe_load(base.read_text()))
-        changed = " ".join(f"{k}={str(a[k]).lower() if isinstance(a[k], bool) else a[k]}"
-                           for k in sorted(a) if k != "exp_dir" and k in b and a[k] != b[k])
-    return Run(name, pct, f"{pct} %, {changed or match.group(2)}", changed)
+        diffs = {k: str(a[k]).lower() if isinstance(a[k], bool) else a[k]
+                 for k in sorted(a) if k != "exp_dir" and k in b and a[k] != b[k]}
+    overrides = " ".join(f"{k}={v}" for k, v in diffs.items())
+    changed = " ".join(f"{k}={v}" for k, v in diffs.items() if k not in NOT_TRAINING)
+    return Run(name, pct, f"{pct} %, {changed or match.group(2)}", overrides)
 
 
 def condition_table(runs: list[Run], reports: dict[str, dict]) -> list[str]:
@@ -128,7 +132,7 @@ def timings(path: Path) -> list[str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fractions", nargs="+", default=["25", "50", "100"], help="shares of real data to report (%%)")
-    p.add_argument("--variants", nargs="*", default=["r100_noaug", "r25_noaug"],
+    p.add_argument("--variants", nargs="*", default=["r100_noaug", "r25_noaug", "r100_b96"],
                    help="runs of run.sh --tag to report beside them, as r<pct>_<tag>")
     p.add_argument("--out", default="RESULTS.md")
     args = p.parse_args()
