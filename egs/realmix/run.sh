@@ -17,8 +17,8 @@
 #      LJSpeech: 32 dev + 64 test clips held out by seed 0 (the test split no run trains on)
 #   2  mix the corpora with lhotse (ids and speakers prefixed by corpus)         -> data/mix_r<pct>
 #   3  pretrain SCRAPS on the mix (conf/scraps.yaml)                             -> exp/scraps_r<pct>[_<tag>]
-#   4  evaluate SCRAPS on the held-out LJSpeech clips                            -> exp/scraps_r<pct>/eval
-#   5  SCRAPS score vs pocketsphinx WER under degradations                      -> exp/scraps_r<pct>/intelligibility
+#   4  evaluate SCRAPS on the held-out LJSpeech clips                            -> exp/scraps_r<pct>[_<tag>]/eval
+#   5  SCRAPS score vs pocketsphinx WER under degradations                      -> .../intelligibility
 #   6  write RESULTS.md from what stages 3-5 wrote                              -> RESULTS.md, results/
 set -euo pipefail
 self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"  # for --help, from anywhere
@@ -80,6 +80,7 @@ run_stage() {
   return 1
 }
 repo=../..
+exp_of() { echo "exp/scraps_r$1$tag"; }  # a share's (and variant's) experiment folder
 
 if run_stage 0 corpus; then
   log "stage 0: synthesise the espeak-ng corpus, list FSDD"
@@ -107,33 +108,34 @@ fi
 
 if run_stage 3 scraps; then
   for pct in $fractions; do
-    log "stage 3: pretrain SCRAPS on data/mix_r$pct -> exp/scraps_r$pct$tag ${overrides:+($overrides)}"
+    log "stage 3: pretrain SCRAPS on data/mix_r$pct -> $(exp_of "$pct") ${overrides:+($overrides)}"
     # shellcheck disable=SC2086  # the overrides are separate key=value words
     launch $repo/recipes/pretrain_scraps.py --config conf/scraps.yaml data.dir="data/mix_r$pct" \
-      exp_dir="exp/scraps_r$pct$tag" $overrides
+      exp_dir="$(exp_of "$pct")" $overrides
   done
 fi
 
 if run_stage 4 evaluate; then
   for pct in $fractions; do
-    log "stage 4: evaluate exp/scraps_r$pct$tag on the held-out LJSpeech clips"
-    scraps evaluate --model "exp/scraps_r$pct$tag/export" --cuts data/ljspeech/cuts_test.jsonl.gz \
-      --out "exp/scraps_r$pct$tag/eval" --seed 0
+    exp=$(exp_of "$pct")
+    log "stage 4: evaluate $exp on the held-out LJSpeech clips"
+    scraps evaluate --model "$exp/export" --cuts data/ljspeech/cuts_test.jsonl.gz --out "$exp/eval" --seed 0
   done
 fi
 
 if run_stage 5 intelligibility; then
   for pct in $fractions; do
-    log "stage 5: SCRAPS score against pocketsphinx WER, exp/scraps_r$pct$tag"
+    exp=$(exp_of "$pct")
+    log "stage 5: SCRAPS score against pocketsphinx WER, $exp"
     # the degraded clips are the same for every model: reuse another share's transcripts where there are some
     reuse=()
     for other in exp/scraps_r*/intelligibility/intelligibility.json; do
-      if [ -f "$other" ] && [ "$other" != "exp/scraps_r$pct$tag/intelligibility/intelligibility.json" ]; then
+      if [ -f "$other" ] && [ "$other" != "$exp/intelligibility/intelligibility.json" ]; then
         reuse=(--reuse-asr "$other"); break
       fi
     done
-    scraps intelligibility --model "exp/scraps_r$pct$tag/export" --cuts data/ljspeech/cuts_test.jsonl.gz \
-      --out "exp/scraps_r$pct$tag/intelligibility" --asr pocketsphinx --seed 0 "${reuse[@]}"
+    scraps intelligibility --model "$exp/export" --cuts data/ljspeech/cuts_test.jsonl.gz \
+      --out "$exp/intelligibility" --asr pocketsphinx --seed 0 "${reuse[@]}"
   done
 fi
 

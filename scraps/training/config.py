@@ -243,17 +243,26 @@ def save_config(cfg: DictConfig, path: str | Path) -> None:
     Path(path).write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
-def config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """``key: old -> new`` for every leaf that differs between two plain config dicts (dotted keys, sorted)."""
-    out = []
+ABSENT = "<absent>"  # config_diff's value for a key one side lacks
+
+
+def config_diff(old: dict, new: dict, prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """``{dotted key: (old, new)}`` for every leaf that differs between two plain config dicts (sorted keys); a key
+    one side lacks has ``ABSENT`` there."""
+    out: dict[str, tuple[Any, Any]] = {}
     for key in sorted(set(old) | set(new), key=str):
-        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        a, b = old.get(key, ABSENT), new.get(key, ABSENT)
         if isinstance(a, dict) and isinstance(b, dict):
-            out += config_changes(a, b, f"{prefix}{key}.")
+            out.update(config_diff(a, b, f"{prefix}{key}."))
         elif a != b:
-            out.append(f"{prefix}{key}: {a} -> {b}")
+            out[f"{prefix}{key}"] = (a, b)
     return out
 
 
-__all__ = ["PATH", "ConfigError", "DataConfig", "TrainConfig", "config_changes", "load_config", "model_config",
-           "model_section", "path_keys", "resolve_paths", "save_config", "to_dict"]
+def config_changes(old: dict, new: dict) -> list[str]:
+    """``key: old -> new`` for every leaf that differs between two plain config dicts (dotted keys, sorted)."""
+    return [f"{key}: {a} -> {b}" for key, (a, b) in config_diff(old, new).items()]
+
+
+__all__ = ["ABSENT", "PATH", "ConfigError", "DataConfig", "TrainConfig", "config_changes", "config_diff", "load_config",
+           "model_config", "model_section", "path_keys", "resolve_paths", "save_config", "to_dict"]

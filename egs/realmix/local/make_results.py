@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from scraps.training.config import ABSENT, config_diff
+
 GOALS = {"r1": 0.90, "fell": 0.91, "snr10": -0.10, "rho": -0.6}
 # Settings that do not change the trained model: left out of a variant's label.
 NOT_TRAINING = {"exp_dir", "train.val_every", "train.ckpt_every", "train.log_every"}
@@ -50,16 +52,6 @@ class Run:
         return Path(f"exp/scraps_{self.name}")
 
 
-def flat(tree: dict, prefix: str = "") -> dict[str, object]:
-    out: dict[str, object] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def variant(name: str) -> Run:
     """A `run.sh --tag` run, exp/scraps_r<pct>_<tag>, labelled by the settings it changed.
 
@@ -72,9 +64,9 @@ def variant(name: str) -> Run:
     mine, base = (Path(f"exp/scraps_{n}/config.yaml") for n in (name, f"r{pct}"))
     diffs: dict[str, object] = {}
     if mine.is_file() and base.is_file():
-        a, b = flat(yaml.safe_load(mine.read_text())), flat(yaml.safe_load(base.read_text()))
-        diffs = {k: str(a[k]).lower() if isinstance(a[k], bool) else a[k]
-                 for k in sorted(a) if k != "exp_dir" and k in b and a[k] != b[k]}
+        changes = config_diff(yaml.safe_load(base.read_text()), yaml.safe_load(mine.read_text()))
+        diffs = {k: str(b).lower() if isinstance(b, bool) else b
+                 for k, (a, b) in changes.items() if k != "exp_dir" and a is not ABSENT and b is not ABSENT}
     overrides = " ".join(f"{k}={v}" for k, v in diffs.items())
     changed = " ".join(f"{k}={v}" for k, v in diffs.items() if k not in NOT_TRAINING)
     return Run(name, pct, f"{pct} %, {changed or match.group(2)}", overrides)
@@ -97,13 +89,12 @@ def condition_table(runs: list[Run], reports: dict[str, dict]) -> list[str]:
             c = reports[r.name]["conditions"][cond]
             cells.append(f"{c['mean_score']:.3f} ({c['mean_relative_change']:+.0%})")
         out.append(f"| {cond} | {row['mean_wer']:.2f} | " + " | ".join(cells) + " |")
-    out.append("| **Spearman, all pairs** | | " + " | ".join(
-        f"**{reports[r.name]['spearman_score_wer']:.3f}**" for r in done) + " |")
-    out.append("| Spearman, audio only | | " + " | ".join(
-        f"{reports[r.name]['spearman_audio_only']:.3f}" for r in done) + " |")
-    for kind in first["spearman_by_kind"]:
-        out.append(f"| Spearman, {kind} | | " + " | ".join(
-            f"{reports[r.name]['spearman_by_kind'][kind]:.3f}" for r in done) + " |")
+    spearman = [("**Spearman, all pairs**", lambda it: f"**{it['spearman_score_wer']:.3f}**"),
+                ("Spearman, audio only", lambda it: f"{it['spearman_audio_only']:.3f}")]
+    spearman += [(f"Spearman, {kind}", lambda it, kind=kind: f"{it['spearman_by_kind'][kind]:.3f}")
+                 for kind in first["spearman_by_kind"]]
+    for name, cell in spearman:
+        out.append(f"| {name} | | " + " | ".join(cell(reports[r.name]) for r in done) + " |")
     return out + [""]
 
 
